@@ -1,0 +1,131 @@
+"""The meter catalogue: the one table every other part is derived from.
+
+Pollster classes, setup.cfg entry points, the README table, the stats
+groups asked of libvirt and the log hints all come from METERS.  Adding a
+meter is adding a row here (and a test record); nothing else names meters.
+"""
+
+import dataclasses
+
+CUMULATIVE = 'cumulative'
+GAUGE = 'gauge'
+
+# libvirt stats groups, cheapest first.  PERF and STATE never wait on the
+# QEMU monitor; CPU_TOTAL reads cgroups (~60x the cost of PERF).
+GROUP_STATE = 'state'
+GROUP_PERF = 'perf'
+
+# How a value is obtained from a domain's record.
+KIND_STAT = 'stat'      # one key of the bulk stats record, as is
+KIND_VPMU = 'vpmu'      # the domain XML, read once per boot
+
+ENTRY_POINT_NAMESPACE = 'ceilometer.poll.compute'
+POLLSTER_MODULE = 'ceilometer_perf.pollsters'
+
+
+@dataclasses.dataclass(frozen=True)
+class Meter:
+    name: str
+    type: str
+    unit: str
+    group: str
+    help: str
+    kind: str = KIND_STAT
+    key: str = None
+    event: str = None
+    libvirt_version: str = None
+
+    @property
+    def class_name(self):
+        """Pollster class name, e.g. perf.event.cpu_cycles -> PerfEvent..."""
+        words = self.name.replace('.', '_').split('_')
+        return ''.join(w[:1].upper() + w[1:] for w in words) + 'Pollster'
+
+    @property
+    def entry_point(self):
+        return '%s = %s:%s' % (self.name, POLLSTER_MODULE, self.class_name)
+
+
+# (event, unit, libvirt version, help) for the counting perf events.
+_PERF_EVENTS = (
+    ('cpu_cycles', 'cycle', '2.3.0',
+     'CPU cycles spent running the instance (hardware PMU)'),
+    ('instructions', 'instruction', '2.3.0',
+     'Instructions retired by the instance (hardware PMU)'),
+    ('cache_references', 'reference', '2.3.0',
+     'Last-level cache references (hardware PMU)'),
+    ('cache_misses', 'miss', '2.3.0',
+     'Last-level cache misses (hardware PMU)'),
+    ('branch_instructions', 'instruction', '3.0.0',
+     'Branch instructions retired (hardware PMU)'),
+    ('branch_misses', 'miss', '3.0.0',
+     'Mispredicted branches (hardware PMU)'),
+    ('bus_cycles', 'cycle', '3.0.0',
+     'Bus cycles (hardware PMU)'),
+    ('stalled_cycles_frontend', 'cycle', '3.0.0',
+     'Cycles the front end of the pipeline stalled (hardware PMU)'),
+    ('stalled_cycles_backend', 'cycle', '3.0.0',
+     'Cycles the back end of the pipeline stalled (hardware PMU)'),
+    ('ref_cpu_cycles', 'cycle', '3.0.0',
+     'CPU cycles at the reference clock, immune to frequency scaling '
+     '(hardware PMU)'),
+    ('cpu_clock', 'ns', '3.2.0',
+     'CPU clock time of the instance threads (software event)'),
+    ('task_clock', 'ns', '3.2.0',
+     'Task clock time of the instance threads (software event)'),
+    ('page_faults', 'fault', '3.2.0',
+     'Page faults taken by the instance threads (software event)'),
+    ('context_switches', 'switch', '3.2.0',
+     'Context switches of the instance threads (software event)'),
+    ('cpu_migrations', 'migration', '3.2.0',
+     'Moves of the instance threads between host CPUs (software event)'),
+    ('page_faults_min', 'fault', '3.2.0',
+     'Minor page faults (software event)'),
+    ('page_faults_maj', 'fault', '3.2.0',
+     'Major page faults, served from disk (software event)'),
+    ('alignment_faults', 'fault', '3.2.0',
+     'Alignment faults (software event)'),
+    ('emulation_faults', 'fault', '3.2.0',
+     'Instructions emulated by the host kernel (software event)'),
+)
+
+# Events a host can only count with a hardware PMU.
+HARDWARE_EVENTS = frozenset(e[0] for e in _PERF_EVENTS[:10])
+SOFTWARE_EVENTS = frozenset(e[0] for e in _PERF_EVENTS[10:])
+# Intel RDT perf events (kernels before 4.14 only).
+RDT_EVENTS = frozenset(('cmt', 'mbmt', 'mbml'))
+
+
+def _perf_event_meter(event, unit, version, help_text):
+    return Meter(name='perf.event.%s' % event, type=CUMULATIVE, unit=unit,
+                 group=GROUP_PERF, key='perf.%s' % event, event=event,
+                 libvirt_version=version, help=help_text)
+
+
+METERS = tuple(
+    [_perf_event_meter(*row) for row in _PERF_EVENTS] + [
+        Meter(name='cpu_l3_cache', type=GAUGE, unit='B', group=GROUP_PERF,
+              key='perf.cmt', event='cmt', libvirt_version='1.3.3',
+              help='L3 cache occupied by the instance (Intel CMT)'),
+        Meter(name='memory.bandwidth.total', type=GAUGE, unit='B/s',
+              group=GROUP_PERF, key='perf.mbmt', event='mbmt',
+              libvirt_version='1.3.5',
+              help='Memory bandwidth used through all memory controllers '
+                   '(Intel MBM)'),
+        Meter(name='memory.bandwidth.local', type=GAUGE, unit='B/s',
+              group=GROUP_PERF, key='perf.mbml', event='mbml',
+              libvirt_version='1.3.5',
+              help='Memory bandwidth used through the local memory '
+                   'controller (Intel MBM)'),
+        Meter(name='perf.vpmu', type=GAUGE, unit='state', group=GROUP_STATE,
+              kind=KIND_VPMU, libvirt_version='1.2.12',
+              help='1 when the instance has a virtual PMU, 0 when not; '
+                   'metadata says whether set explicitly or inferred'),
+    ])
+
+BY_NAME = {m.name: m for m in METERS}
+
+
+def entry_points():
+    """The setup.cfg lines for the compute pollster namespace."""
+    return [m.entry_point for m in METERS]

@@ -1,0 +1,37 @@
+"""Log lines an operator can act on, once per host rather than per cycle."""
+
+import threading
+
+from oslo_log import log
+
+LOG = log.getLogger('ceilometer_perf')
+
+
+class Notices:
+    """Remembers which conditions were already reported by this process."""
+
+    def __init__(self, logger=LOG):
+        self._log = logger
+        self._seen = set()
+        self._lock = threading.Lock()
+
+    def once(self, key, level, msg, *args):
+        """Log msg unless a line with this key was logged before."""
+        with self._lock:
+            if key in self._seen:
+                return False
+            self._seen.add(key)
+        self._log.log(level, msg, *args)
+        return True
+
+    def clear(self, key):
+        """Forget key; returns whether it had been reported."""
+        with self._lock:
+            if key in self._seen:
+                self._seen.discard(key)
+                return True
+            return False
+
+    def seen(self, key):
+        with self._lock:
+            return key in self._seen

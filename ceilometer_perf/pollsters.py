@@ -1,0 +1,207 @@
+"""Ceilometer pollsters, one class per catalogue row.
+
+The classes are generated from the catalogue: the entry point name is the
+meter name and the class only carries its Meter.  All of them share one
+HostState per agent process: the libvirt connection, the bulk reader, the
+vPMU cache and the once-per-host log lines.
+"""
+
+import logging
+import threading
+
+from ceilometer.compute.pollsters import util
+from ceilometer.polling import plugin_base
+from oslo_log import log
+
+from ceilometer_perf import catalogue
+from ceilometer_perf import notices
+from ceilometer_perf import opts
+from ceilometer_perf import reader
+from ceilometer_perf import vpmu
+
+LOG = log.getLogger(__name__)
+
+ENABLE_HINT = {
+    'hardware': 'it needs a hardware PMU on the host and the event in nova.conf '
+                '[libvirt] enabled_perf_events',
+    'software': 'add it to nova.conf [libvirt] enabled_perf_events',
+    'rdt': 'it needs Intel CMT/MBM perf support (kernels before 4.14) and the '
+           'event in nova.conf [libvirt] enabled_perf_events',
+}
+
+
+def event_class(event):
+    if event in catalogue.RDT_EVENTS:
+        return 'rdt'
+    if event in catalogue.HARDWARE_EVENTS:
+        return 'hardware'
+    return 'software'
+
+
+class HostState:
+    """Per-process state shared by every pollster of this plugin."""
+
+    def __init__(self, conf, opener=None):
+        opts.register_opts(conf)
+        self.conf = conf
+        self.connection = reader.Connection(reader.libvirt_uri(conf), opener)
+        self.vpmu = vpmu.VpmuCache()
+        self.reader = reader.BulkReader(
+            self.connection, nowait=conf.ceilometer_perf.stats_nowait,
+            on_snapshot=self.vpmu.prune)
+        self.notices = notices.Notices()
+        self._plans = {}
+        self._plans_lock = threading.Lock()
+
+    def groups_for(self, manager, meter):
+        """Stats groups of every plugin meter polled with this one.
+
+        Ceilometer runs one polling task per interval and shares the cache
+        across it, so the first pollster in reads the groups of all plugin
+        meters in the sources of the same interval: one call per cycle.
+        """
+        polling = getattr(manager, 'polling_manager', None)
+        sources = getattr(polling, 'sources', None)
+        if not sources:
+            return frozenset([meter.group])
+        key = (id(polling), meter.name)
+        with self._plans_lock:
+            groups = self._plans.get(key)
+            if groups is None:
+                intervals = {s.get_interval() for s in sources
+                             if s.support_meter(meter.name)}
+                groups = {meter.group}
+                for source in sources:
+                    if source.get_interval() not in intervals:
+                        continue
+                    groups.update(m.group for m in catalogue.METERS
+                                  if source.support_meter(m.name))
+                groups = frozenset(groups)
+                self._plans[key] = groups
+            return groups
+
+    def snapshot(self, cache, groups):
+        """This cycle's snapshot, or None (with one log line) on failure."""
+        try:
+            snap = self.reader.snapshot(cache, groups)
+        except reader.HypervisorUnavailable as exc:
+            self.notices.once('unavailable', logging.ERROR,
+                              'ceilometer-perf: %s; no perf samples until it '
+                              'is back', exc)
+            return None
+        except Exception as exc:
+            self.notices.once('read-error', logging.ERROR,
+                              'ceilometer-perf: bulk libvirt stats read '
+                              'failed: %s', exc)
+            return None
+        if self.notices.clear('unavailable'):
+            LOG.info('ceilometer-perf: libvirt at %s is reachable again',
+                     self.connection.uri)
+        self.notices.clear('read-error')
+        return snap
+
+    def missing_value(self, meter, instance):
+        kind = event_class(meter.event)
+        self.notices.once(
+            ('missing', meter.event), logging.WARNING,
+            'ceilometer-perf: perf event %s is not counted for instance %s '
+            '(and maybe others), so %s has no sample for it: %s; running '
+            'instances need a hard reboot to pick it up. Logged once.',
+            meter.event, instance.id, meter.name, ENABLE_HINT[kind])
+
+
+_HOST_STATES = {}
+_HOST_STATES_LOCK = threading.Lock()
+
+
+def host_state(conf):
+    with _HOST_STATES_LOCK:
+        entry = _HOST_STATES.get(id(conf))
+        if entry is None or entry[0] is not conf:
+            entry = (conf, HostState(conf))
+            _HOST_STATES[id(conf)] = entry
+        return entry[1]
+
+
+def _stat_value(host, meter, record, instance):
+    value = record.stats.get(meter.key)
+    if value is None:
+        host.missing_value(meter, instance)
+        return None, None
+    return value, None
+
+
+def _vpmu_value(host, meter, record, instance):
+    state = host.vpmu.get(record)
+    if state is None:
+        return None, None
+    extra = state.metadata()
+    extra.update(vpmu.nova_request(instance))
+    return int(state.enabled), extra
+
+
+VALUE_READERS = {
+    catalogue.KIND_STAT: _stat_value,
+    catalogue.KIND_VPMU: _vpmu_value,
+}
+
+
+class CataloguePollster(plugin_base.PollsterBase):
+    """A pollster for one catalogue row; subclasses only set `meter`."""
+
+    meter = None
+
+    @property
+    def default_discovery(self):
+        return 'local_instances'
+
+    def setup_environment(self):
+        super().setup_environment()
+        self.host = host_state(self.conf)
+
+    def get_samples(self, manager, cache, resources):
+        """Samples of this meter for the discovered instances.
+
+        Never raises: a failure is logged (once) and yields nothing.
+        """
+        try:
+            samples = list(self._samples(manager, cache, resources))
+        except Exception:
+            LOG.exception('ceilometer-perf: %s failed this cycle',
+                          self.meter.name)
+            samples = []
+        return samples
+
+    def _samples(self, manager, cache, resources):
+        meter = self.meter
+        snap = self.host.snapshot(cache,
+                                  self.host.groups_for(manager, meter))
+        if snap is None:
+            return
+        value_of = VALUE_READERS[meter.kind]
+        for instance in resources:
+            record = snap.get(instance.id)
+            if record is None:
+                # Shut off, or gone since discovery: nothing to report.
+                continue
+            volume, extra = value_of(self.host, meter, record, instance)
+            if volume is None:
+                continue
+            yield util.make_sample_from_instance(
+                self.conf, instance, name=meter.name, type=meter.type,
+                unit=meter.unit, volume=volume, additional_metadata=extra,
+                monotonic_time=snap.read_at)
+
+
+def _make_pollster_classes():
+    classes = {}
+    for meter in catalogue.METERS:
+        classes[meter.class_name] = type(
+            meter.class_name, (CataloguePollster,),
+            {'meter': meter, '__doc__': meter.help,
+             '__module__': __name__})
+    return classes
+
+
+POLLSTERS = _make_pollster_classes()
+globals().update(POLLSTERS)

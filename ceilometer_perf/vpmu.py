@@ -1,0 +1,107 @@
+"""Effective vPMU state of a domain, and where that answer came from.
+
+nova writes <features><pmu state='on|off'/> only when the flavor (hw:pmu)
+or image (hw_pmu) asks; otherwise QEMU decides from the CPU model: a vPMU
+for host-passthrough and maximum, none for named models.  The XML is read
+once per domain boot, never every cycle.
+"""
+
+import collections
+import dataclasses
+import threading
+from xml.etree import ElementTree
+
+from oslo_log import log
+
+LOG = log.getLogger(__name__)
+
+EXPLICIT = 'explicit'
+INFERRED = 'inferred'
+
+# CPU modes for which QEMU exposes the host PMU when nothing says otherwise.
+_PMU_BY_DEFAULT_MODES = ('host-passthrough', 'maximum')
+
+
+@dataclasses.dataclass(frozen=True)
+class VpmuState:
+    enabled: bool
+    decided_by: str          # EXPLICIT or INFERRED
+    cpu_mode: str            # libvirt <cpu mode>, 'custom' when absent
+
+    def metadata(self):
+        return {'vpmu_decided_by': self.decided_by,
+                'vpmu_cpu_mode': self.cpu_mode}
+
+
+def parse_domain_xml(xml_text):
+    """VpmuState of a domain from its live XML."""
+    root = ElementTree.fromstring(xml_text)
+    cpu = root.find('./cpu')
+    cpu_mode = 'custom'
+    if cpu is not None:
+        cpu_mode = cpu.get('mode', 'custom')
+    pmu = root.find('./features/pmu')
+    if pmu is not None:
+        # libvirt's default for a bare <pmu/> is on.
+        return VpmuState(enabled=pmu.get('state', 'on') == 'on',
+                         decided_by=EXPLICIT, cpu_mode=cpu_mode)
+    return VpmuState(enabled=cpu_mode in _PMU_BY_DEFAULT_MODES,
+                     decided_by=INFERRED, cpu_mode=cpu_mode)
+
+
+def nova_request(instance):
+    """What the flavor and image asked for, as nova recorded it."""
+    flavor = getattr(instance, 'flavor', None) or {}
+    specs = flavor.get('extra_specs') or {}
+    image_meta = getattr(instance, 'image_meta', None) or {}
+    request = {}
+    if 'hw:pmu' in specs:
+        request['flavor_hw_pmu'] = specs['hw:pmu']
+    if 'hw_pmu' in image_meta:
+        request['image_hw_pmu'] = image_meta['hw_pmu']
+    return request
+
+
+class VpmuCache:
+    """Per-boot cache of vPMU state, keyed by (uuid, domain id).
+
+    A domain id changes on every boot, so a reboot with a new <pmu> setting
+    is seen.  Entries of domains missing from the latest snapshot are
+    dropped, which keeps the cache as large as the host's domain list.
+    """
+
+    def __init__(self):
+        self._states = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.xml_reads = 0
+
+    def get(self, record):
+        """VpmuState of the domain, or None if its XML cannot be read."""
+        key = (record.uuid, record.domain_id)
+        with self._lock:
+            state = self._states.get(key)
+        if state is not None:
+            return state
+        try:
+            # The record's domain comes from this cycle's bulk read, so its
+            # connection is fresh; a domain gone since then is retried on
+            # the next cycle.
+            xml_text = record.domain.XMLDesc(0)
+        except Exception as exc:
+            LOG.debug('no XML for domain %s (%s): %s', record.name,
+                      record.uuid, exc)
+            return None
+        self.xml_reads += 1
+        state = parse_domain_xml(xml_text)
+        with self._lock:
+            self._states[key] = state
+        return state
+
+    def prune(self, snapshot):
+        live = {(r.uuid, r.domain_id) for r in snapshot.records.values()}
+        with self._lock:
+            for key in [k for k in self._states if k not in live]:
+                del self._states[key]
+
+    def __len__(self):
+        return len(self._states)
