@@ -22,8 +22,8 @@ from ceilometer_perf import vpmu
 LOG = log.getLogger(__name__)
 
 ENABLE_HINT = {
-    'hardware': 'it needs a hardware PMU on the host and the event in nova.conf '
-                '[libvirt] enabled_perf_events',
+    'hardware': 'it needs a hardware PMU on the host and the event in '
+                'nova.conf [libvirt] enabled_perf_events',
     'software': 'add it to nova.conf [libvirt] enabled_perf_events',
     'rdt': 'it needs Intel CMT/MBM perf support (kernels before 4.14) and the '
            'event in nova.conf [libvirt] enabled_perf_events',

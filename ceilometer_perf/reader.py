@@ -75,7 +75,7 @@ class Connection:
         except Exception as exc:
             raise HypervisorUnavailable(
                 'cannot open a read-only libvirt connection to %s: %s'
-                % (self.uri, _one_line(exc)))
+                % (self.uri, _one_line(exc))) from exc
         if conn is None:
             raise HypervisorUnavailable(
                 'cannot open a read-only libvirt connection to %s' % self.uri)
@@ -106,8 +106,8 @@ class Connection:
                 with self._lock:
                     self._drop()
                 raise HypervisorUnavailable(
-                    'libvirt at %s went away: %s' % (self.uri,
-                                                     _one_line(exc)))
+                    'libvirt at %s went away: %s'
+                    % (self.uri, _one_line(exc))) from exc
             raise
 
     def _drop(self):

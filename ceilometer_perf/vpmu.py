@@ -35,7 +35,9 @@ class VpmuState:
 
 def parse_domain_xml(xml_text):
     """VpmuState of a domain from its live XML."""
-    root = ElementTree.fromstring(xml_text)
+    # The XML comes from the local libvirtd, whose escaping of tenant-set
+    # strings (instance names) we rely on, as nova and Ceilometer do.
+    root = ElementTree.fromstring(xml_text)  # noqa: S314
     cpu = root.find('./cpu')
     cpu_mode = 'custom'
     if cpu is not None:

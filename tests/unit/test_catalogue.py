@@ -1,0 +1,93 @@
+"""The catalogue is the single source of truth: check what derives from it."""
+
+import configparser
+import importlib.metadata
+import os
+import re
+
+from ceilometer_perf import catalogue
+from ceilometer_perf import pollsters
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+# The 22 perf.* keys of `virsh domstats --perf` (libvirt docs/manpages).
+LIBVIRT_PERF_KEYS = {
+    'perf.' + e for e in (
+        'cmt mbmt mbml cpu_cycles instructions cache_references '
+        'cache_misses branch_instructions branch_misses bus_cycles '
+        'stalled_cycles_frontend stalled_cycles_backend ref_cpu_cycles '
+        'cpu_clock task_clock page_faults context_switches cpu_migrations '
+        'page_faults_min page_faults_maj alignment_faults '
+        'emulation_faults').split()}
+
+
+def test_every_libvirt_perf_key_has_exactly_one_meter():
+    keys = [m.key for m in catalogue.METERS if m.key]
+    assert sorted(keys) == sorted(LIBVIRT_PERF_KEYS)
+
+
+def test_perf_event_meters_are_counters_with_units():
+    events = [m for m in catalogue.METERS if m.name.startswith('perf.event.')]
+    assert len(events) == 19
+    for meter in events:
+        assert meter.type == catalogue.CUMULATIVE
+        assert meter.unit
+        assert meter.key == 'perf.' + meter.name[len('perf.event.'):]
+    assert catalogue.BY_NAME['perf.event.cpu_clock'].unit == 'ns'
+    assert catalogue.BY_NAME['perf.event.task_clock'].unit == 'ns'
+
+
+def test_rdt_and_vpmu_meters():
+    expect = {'cpu_l3_cache': ('gauge', 'B', 'perf.cmt'),
+              'memory.bandwidth.total': ('gauge', 'B/s', 'perf.mbmt'),
+              'memory.bandwidth.local': ('gauge', 'B/s', 'perf.mbml'),
+              'perf.vpmu': ('gauge', 'state', None)}
+    for name, (type_, unit, key) in expect.items():
+        meter = catalogue.BY_NAME[name]
+        assert (meter.type, meter.unit, meter.key) == (type_, unit, key)
+
+
+def test_setup_cfg_entry_points_match_catalogue():
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(ROOT, 'setup.cfg'))
+    raw = parser.get('entry_points', catalogue.ENTRY_POINT_NAMESPACE)
+    lines = sorted(' '.join(x.split()) for x in raw.strip().splitlines())
+    assert lines == sorted(catalogue.entry_points())
+
+
+def test_installed_entry_points_load_the_right_classes():
+    ours = [ep for ep in importlib.metadata.entry_points(
+        group=catalogue.ENTRY_POINT_NAMESPACE)
+        if ep.value.startswith(catalogue.POLLSTER_MODULE + ':')]
+    assert {ep.name for ep in ours} == set(catalogue.BY_NAME)
+    for ep in ours:
+        assert ep.load().meter is catalogue.BY_NAME[ep.name]
+
+
+def test_no_meter_name_is_registered_by_ceilometer():
+    taken = set()
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group.startswith('ceilometer.') and not ep.value.startswith(
+                    'ceilometer_perf'):
+                taken.add(ep.name)
+    assert 'perf.cpu.cycles' in taken  # ceilometer's own, so the check bites
+    assert not taken & set(catalogue.BY_NAME)
+
+
+def test_pollster_classes_are_thin():
+    assert set(pollsters.POLLSTERS) == {m.class_name
+                                        for m in catalogue.METERS}
+    for name, cls in pollsters.POLLSTERS.items():
+        assert getattr(pollsters, name) is cls
+        assert cls.meter.class_name == name
+        assert 'get_samples' not in cls.__dict__
+
+
+def test_readme_carries_the_catalogue_table():
+    with open(os.path.join(ROOT, 'README.rst')) as f:
+        readme = f.read()
+    match = re.search(r'\.\. BEGIN CATALOGUE\n\n(.*?)\n\n\.\. END CATALOGUE',
+                      readme, re.S)
+    assert match, 'README.rst lacks the catalogue markers'
+    assert match.group(1) == catalogue.rst_table()

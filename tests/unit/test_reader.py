@@ -1,0 +1,103 @@
+"""The bulk reader and its connection, against a fake libvirt."""
+
+import errno
+import logging
+
+import libvirt
+import pytest
+
+from ceilometer_perf import reader
+from tests.unit import fakes
+from tests.unit.conftest import poll
+
+
+def _libvirt_error(code, domain, message='broken'):
+    err = libvirt.libvirtError(message)
+    err.err = (code, domain, message, 2, None, None, None, -1, -1)
+    return err
+
+
+BROKEN_PIPE = _libvirt_error(errno.EPIPE, libvirt.VIR_FROM_RPC,
+                             'Cannot write data: Broken pipe')
+NO_DOMAIN = _libvirt_error(libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_FROM_QEMU)
+
+
+def test_uri_follows_ceilometer_options(conf):
+    assert reader.libvirt_uri(conf) == 'qemu:///system'
+    conf.set_override('libvirt_type', 'lxc')
+    assert reader.libvirt_uri(conf) == 'lxc:///'
+    conf.set_override('libvirt_uri', 'qemu+tcp://h/system')
+    assert reader.libvirt_uri(conf) == 'qemu+tcp://h/system'
+
+
+def test_reconnects_once_on_broken_pipe():
+    entries = fakes.load('real-tcg-guests-perf-state.json')
+    dead, fresh = fakes.FakeConnection(entries), fakes.FakeConnection(
+        entries)
+    dead.fail_with = BROKEN_PIPE
+    conns = iter([dead, fresh])
+    conn = reader.Connection('qemu:///system', opener=lambda uri: next(conns))
+    snap = reader.BulkReader(conn).snapshot({}, {'perf'})
+    assert len(snap.records) == 3
+    assert dead.closed and len(fresh.calls) == 1 and conn.opened == 2
+
+
+def test_other_errors_are_not_retried():
+    fake = fakes.FakeConnection([])
+    fake.fail_with = NO_DOMAIN
+    conn = reader.Connection('qemu:///system', opener=lambda uri: fake)
+    with pytest.raises(libvirt.libvirtError):
+        reader.BulkReader(conn).snapshot({}, {'perf'})
+    assert conn.opened == 1
+
+
+def test_unreachable_libvirt_is_one_clear_error(make_host, conf, caplog):
+    def refuse(uri):
+        raise _libvirt_error(libvirt.VIR_ERR_SYSTEM_ERROR,
+                             libvirt.VIR_FROM_RPC,
+                             "Failed to connect socket to "
+                             "'/run/libvirt/libvirt-sock-ro': No such file")
+    from ceilometer_perf import pollsters
+    host = pollsters.HostState(conf, opener=refuse)
+    inst = [fakes.instance('u-1')]
+    with caplog.at_level(logging.INFO, logger='ceilometer_perf'):
+        for _ in range(3):
+            cache = {}
+            assert poll(host, 'perf.event.cpu_clock', inst, cache) == []
+            assert poll(host, 'perf.vpmu', inst, cache) == []
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert 'qemu:///system' in errors[0].getMessage()
+    assert 'libvirt-sock-ro' in errors[0].getMessage()
+
+
+def test_failed_read_not_repeated_within_cycle(make_host):
+    host = make_host([])
+    host.fake.fail_with = NO_DOMAIN
+    cache = {}
+    for name in ('perf.event.cpu_clock', 'perf.event.task_clock'):
+        assert poll(host, name, [fakes.instance('u')], cache) == []
+    assert len(host.fake.calls) == 1
+    host.fake.fail_with = None
+    assert poll(host, 'perf.event.cpu_clock', [], {}) == []
+    assert len(host.fake.calls) == 2
+
+
+def test_recovery_is_logged(make_host, conf, caplog):
+    entries = fakes.load('real-tcg-guests-perf-state.json')
+    fake = fakes.FakeConnection(entries)
+    state = {'up': False}
+
+    def opener(uri):
+        if not state['up']:
+            raise _libvirt_error(libvirt.VIR_ERR_SYSTEM_ERROR,
+                                 libvirt.VIR_FROM_RPC, 'refused')
+        return fake
+    from ceilometer_perf import pollsters
+    host = pollsters.HostState(conf, opener=opener)
+    inst = fakes.instances_for(entries)
+    with caplog.at_level(logging.INFO, logger='ceilometer_perf'):
+        assert poll(host, 'perf.event.cpu_clock', inst) == []
+        state['up'] = True
+        assert len(poll(host, 'perf.event.cpu_clock', inst)) == 3
+    assert any('reachable again' in r.getMessage() for r in caplog.records)

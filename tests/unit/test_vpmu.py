@@ -1,0 +1,88 @@
+"""vPMU state: explicit, inferred from the CPU mode, cached per boot."""
+
+import pytest
+
+from ceilometer_perf import vpmu
+from tests.unit import fakes
+from tests.unit.conftest import poll
+
+XML_CASES = [
+    # (domain XML, enabled, decided_by, cpu_mode)
+    ("<domain><features><pmu state='on'/></features></domain>",
+     True, 'explicit', 'custom'),
+    ("<domain><features><pmu state='off'/></features>"
+     "<cpu mode='host-passthrough'/></domain>",
+     False, 'explicit', 'host-passthrough'),
+    ("<domain><features><pmu/></features></domain>",
+     True, 'explicit', 'custom'),
+    ("<domain><cpu mode='host-passthrough'/></domain>",
+     True, 'inferred', 'host-passthrough'),
+    ("<domain><cpu mode='maximum'/></domain>", True, 'inferred', 'maximum'),
+    ("<domain><cpu mode='host-model'/></domain>",
+     False, 'inferred', 'host-model'),
+    ("<domain><cpu match='exact'><model>Skylake-Server</model></cpu>"
+     "</domain>", False, 'inferred', 'custom'),
+    ("<domain><features><acpi/></features></domain>",
+     False, 'inferred', 'custom'),
+]
+
+
+@pytest.mark.parametrize('xml,enabled,decided_by,cpu_mode', XML_CASES)
+def test_parse(xml, enabled, decided_by, cpu_mode):
+    state = vpmu.parse_domain_xml(xml)
+    assert (state.enabled, state.decided_by, state.cpu_mode) == (
+        enabled, decided_by, cpu_mode)
+
+
+def _entry(xml, uuid='u-1', domain_id=3):
+    return {'uuid': uuid, 'name': 'instance-1', 'id': domain_id,
+            'xml': xml, 'stats': {'state.state': 1}}
+
+
+def test_sample_metadata_says_how_it_was_decided(make_host):
+    host = make_host([_entry("<domain><cpu mode='maximum'/></domain>")])
+    inst = fakes.instance('u-1', extra_specs={'hw:pmu': 'true'},
+                          image_meta={'hw_pmu': 'false'})
+    [sample] = poll(host, 'perf.vpmu', [inst])
+    assert sample.volume == 1
+    assert sample.unit == 'state' and sample.type == 'gauge'
+    meta = sample.resource_metadata
+    assert meta['vpmu_decided_by'] == 'inferred'
+    assert meta['vpmu_cpu_mode'] == 'maximum'
+    assert meta['flavor_hw_pmu'] == 'true'
+    assert meta['image_hw_pmu'] == 'false'
+
+
+def test_no_nova_request_no_keys(make_host):
+    host = make_host([_entry("<domain><features><pmu state='off'/>"
+                             "</features></domain>")])
+    [sample] = poll(host, 'perf.vpmu', [fakes.instance('u-1')])
+    assert sample.volume == 0
+    assert 'flavor_hw_pmu' not in sample.resource_metadata
+    assert 'image_hw_pmu' not in sample.resource_metadata
+
+
+def test_xml_read_once_per_boot_and_pruned(make_host):
+    entry = _entry("<domain><features><pmu state='on'/></features></domain>")
+    host = make_host([entry])
+    inst = [fakes.instance('u-1')]
+    for _ in range(5):
+        assert poll(host, 'perf.vpmu', inst)[0].volume == 1
+    assert host.fake.domains[0].xml_reads == 1
+    # Hard reboot with a new setting: the domain id changes.
+    entry['id'] = 4
+    entry['xml'] = "<domain><features><pmu state='off'/></features></domain>"
+    assert poll(host, 'perf.vpmu', inst)[0].volume == 0
+    assert host.fake.domains[0].xml_reads == 2
+    assert len(host.vpmu) == 1          # the old boot's entry is gone
+    host.fake.domains[:] = []
+    assert poll(host, 'perf.vpmu', inst) == []
+    assert len(host.vpmu) == 0
+
+
+def test_domain_vanished_before_xml_read(make_host):
+    host = make_host([_entry('<domain/>'), _entry('<domain/>', uuid='u-2')])
+    host.fake.domains[0].vanished = True
+    samples = poll(host, 'perf.vpmu',
+                   [fakes.instance('u-1'), fakes.instance('u-2')])
+    assert [s.resource_id for s in samples] == ['u-2']

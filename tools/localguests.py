@@ -1,0 +1,172 @@
+"""Small TCG guests that look like nova instances, for the demo and tests.
+
+Each guest carries nova's <metadata> (what Ceilometer's libvirt_metadata
+discovery reads), a <perf> list of software events and a vPMU setting.
+They have no disk: they sit in SeaBIOS and still count real software
+events.  This is test/demo tooling: it uses a read-write connection, which
+the plugin itself never does.
+"""
+
+import argparse
+import dataclasses
+import sys
+import time
+import uuid as uuidlib
+from xml.sax import saxutils
+
+import libvirt
+
+PREFIX = 'cperf-'
+NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1'
+SOFTWARE_EVENTS = ('cpu_clock', 'task_clock', 'page_faults',
+                   'context_switches', 'cpu_migrations', 'page_faults_min',
+                   'page_faults_maj', 'alignment_faults', 'emulation_faults')
+PROJECT_ID = '5e0d8ce4c0a8436fb8b1bd4e50c1e1d1'
+USER_ID = '7f1b5b5a3f5a4d4e9b1a2c3d4e5f6a7b'
+
+
+@dataclasses.dataclass
+class Guest:
+    name: str                     # nova display name
+    pmu: str = None               # 'on', 'off' or None (no <pmu>)
+    cpu_mode: str = None          # libvirt <cpu mode>, None for none
+    events: tuple = SOFTWARE_EVENTS
+    flavor_pmu: str = None        # nova flavor extra spec hw:pmu
+    nova_metadata: bool = True
+    memory_mib: int = 40
+    uuid: str = None
+
+    def __post_init__(self):
+        if self.uuid is None:
+            self.uuid = str(uuidlib.uuid5(uuidlib.NAMESPACE_URL,
+                                          'ceilometer-perf/' + self.name))
+
+    @property
+    def domain_name(self):
+        return PREFIX + self.name
+
+
+# The demo's and the functional tests' guests: vPMU explicit on, explicit
+# off, and unset (QEMU decides from the CPU mode: maximum means on).
+DEFAULT_GUESTS = (
+    Guest('pmu-on', pmu='on', flavor_pmu='true'),
+    Guest('pmu-off', pmu='off', flavor_pmu='false',
+          events=('cpu_clock', 'task_clock', 'page_faults',
+                  'context_switches')),
+    Guest('pmu-unset', cpu_mode='maximum'),
+)
+
+
+def _metadata(guest):
+    if not guest.nova_metadata:
+        return ''
+    esc = saxutils.escape
+    specs = ''
+    if guest.flavor_pmu is not None:
+        specs = ('<nova:extraSpecs><nova:extraSpec name="hw:pmu">%s'
+                 '</nova:extraSpec></nova:extraSpecs>' % esc(guest.flavor_pmu))
+    return """
+  <metadata>
+    <nova:instance xmlns:nova="%(ns)s">
+      <nova:package version="27.0.0"/>
+      <nova:name>%(name)s</nova:name>
+      <nova:creationTime>2026-11-25 00:00:00</nova:creationTime>
+      <nova:flavor name="m1.tcg" id="tcg-%(mem)d">
+        <nova:memory>%(mem)d</nova:memory>
+        <nova:disk>0</nova:disk>
+        <nova:swap>0</nova:swap>
+        <nova:ephemeral>0</nova:ephemeral>
+        <nova:vcpus>1</nova:vcpus>
+        %(specs)s
+      </nova:flavor>
+      <nova:owner>
+        <nova:user uuid="%(user)s">demo</nova:user>
+        <nova:project uuid="%(project)s">demo</nova:project>
+      </nova:owner>
+    </nova:instance>
+  </metadata>""" % {'ns': NOVA_NS, 'name': esc(guest.name),
+                    'mem': guest.memory_mib, 'specs': specs,
+                    'user': USER_ID, 'project': PROJECT_ID}
+
+
+def domain_xml(guest):
+    features = ''
+    if guest.pmu is not None:
+        features = "<features><pmu state='%s'/></features>" % guest.pmu
+    cpu = ''
+    if guest.cpu_mode is not None:
+        cpu = "<cpu mode='%s'/>" % guest.cpu_mode
+    perf = ''.join("<event name='%s' enabled='yes'/>" % e
+                   for e in guest.events)
+    return """<domain type='qemu'>
+  <name>%(dname)s</name>
+  <uuid>%(uuid)s</uuid>%(metadata)s
+  <memory unit='MiB'>%(mem)d</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  %(features)s
+  %(cpu)s
+  <perf>%(perf)s</perf>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+  </devices>
+</domain>""" % {'dname': guest.domain_name, 'uuid': guest.uuid,
+                'metadata': _metadata(guest), 'mem': guest.memory_mib,
+                'features': features, 'cpu': cpu, 'perf': perf}
+
+
+def connect(uri='qemu:///system'):
+    # Errors are handled here; keep libvirt from printing them too.
+    libvirt.registerErrorHandler(lambda ctx, err: None, None)
+    return libvirt.open(uri)
+
+
+def start(conn, guests=DEFAULT_GUESTS):
+    """Start the guests (transient) that are not running yet."""
+    for guest in guests:
+        try:
+            conn.lookupByName(guest.domain_name)
+            continue
+        except libvirt.libvirtError:
+            pass
+        conn.createXML(domain_xml(guest), 0)
+
+
+def stop_all(conn):
+    """Destroy every guest this tooling started (by name prefix)."""
+    stopped = []
+    for dom in conn.listAllDomains():
+        if dom.name().startswith(PREFIX):
+            try:
+                if dom.isActive():
+                    dom.destroy()
+                if dom.isPersistent():
+                    dom.undefine()
+            except libvirt.libvirtError:
+                continue
+            stopped.append(dom.name())
+    return stopped
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('action', choices=['up', 'down', 'list'])
+    parser.add_argument('--uri', default='qemu:///system')
+    args = parser.parse_args(argv)
+    conn = connect(args.uri)
+    if args.action == 'up':
+        start(conn)
+        time.sleep(1)
+    elif args.action == 'down':
+        for name in stop_all(conn):
+            print('removed %s' % name)
+        return 0
+    for dom in conn.listAllDomains():
+        if dom.name().startswith(PREFIX):
+            print('%s %s %s' % (dom.name(), dom.UUIDString(),
+                                'running' if dom.isActive() else 'stopped'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
