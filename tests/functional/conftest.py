@@ -1,0 +1,58 @@
+"""Functional harness: a real libvirtd, real TCG guests, real Ceilometer.
+
+The session starts libvirtd + virtlogd (tools/hypervisor.sh) unless a
+hypervisor already answers, boots the guests of tools/localguests.py and
+stops everything it started.  Under CI=true a hypervisor that cannot be
+started fails the run instead of skipping it.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+
+import localguests  # noqa: E402
+
+HYPERVISOR = os.path.join(ROOT, 'tools', 'hypervisor.sh')
+URI = 'qemu:///system'
+
+
+def _unavailable(reason):
+    if os.environ.get('CI', '').lower() == 'true':
+        pytest.fail('real hypervisor needed in CI: %s' % reason)
+    pytest.skip('no hypervisor: %s' % reason)
+
+
+@pytest.fixture(scope='session')
+def hypervisor():
+    was_up = subprocess.call([HYPERVISOR, 'status'],
+                             stdout=subprocess.DEVNULL) == 0
+    if not was_up:
+        for action in ('install', 'start'):
+            proc = subprocess.run([HYPERVISOR, action], capture_output=True,
+                                  text=True)
+            if proc.returncode:
+                _unavailable('tools/hypervisor.sh %s: %s' % (
+                    action, proc.stderr.strip()[-2000:]))
+    conn = localguests.connect(URI)
+    yield conn
+    localguests.stop_all(conn)
+    conn.close()
+    if not was_up:
+        subprocess.call([HYPERVISOR, 'stop'])
+
+
+@pytest.fixture(scope='session')
+def guests(hypervisor):
+    """The default guests, running; a dict display name -> Guest."""
+    localguests.stop_all(hypervisor)
+    localguests.start(hypervisor)
+    time.sleep(1.0)
+    yield {g.name: g for g in localguests.DEFAULT_GUESTS}
+    localguests.stop_all(hypervisor)
