@@ -1,27 +1,9 @@
-"""Ceilometer's real polling agent, in-process, with a sample recorder.
-
-Everything is Ceilometer's own code (entry point loading, libvirt_metadata
-discovery, polling tasks and their thread pools) except the publisher end:
-the notifier is replaced by a recorder so no message broker is needed.
-"""
-
-import os
-import tempfile
+"""Helpers for driving the plugin through Ceilometer's polling agent."""
 
 import libvirt
-import yaml
 from ceilometer import service
-from ceilometer.polling import manager as polling_manager
 
-
-class SampleRecorder:
-    """Stands in for the oslo.messaging notifier at the publishing end."""
-
-    def __init__(self):
-        self.samples = []
-
-    def sample(self, ctxt, event_type, payload):
-        self.samples.extend(payload['samples'])
+from ceilometer_perf import localagent
 
 
 class CallCounter:
@@ -42,36 +24,15 @@ class CallCounter:
         return counted
 
 
-class Agent:
-    """One AgentManager polling the given meters; poll() runs one cycle."""
-
-    def __init__(self, sources, uri='qemu:///system'):
-        self.dir = tempfile.mkdtemp(prefix='cperf-agent-')
-        polling_file = os.path.join(self.dir, 'polling.yaml')
-        with open(polling_file, 'w') as f:
-            yaml.safe_dump({'sources': sources}, f)
-        conf_file = os.path.join(self.dir, 'ceilometer.conf')
-        with open(conf_file, 'w') as f:
-            f.write('[DEFAULT]\nlibvirt_type = qemu\nlibvirt_uri = %s\n'
-                    'host = functional-test\n'
-                    '[compute]\ninstance_discovery_method = '
-                    'libvirt_metadata\n'
-                    '[polling]\ncfg_file = %s\n' % (uri, polling_file))
-        self.conf = service.prepare_service([], [conf_file])
-        self.manager = polling_manager.AgentManager(0, self.conf,
-                                                    namespaces=['compute'])
-        self.recorder = SampleRecorder()
-        self.manager.notifier = self.recorder
-        self.manager.polling_manager = polling_manager.PollingManager(
-            self.conf)
-        self.tasks = self.manager.setup_polling_tasks()
-
-    def poll(self):
-        """One polling cycle of every task; returns the samples sent."""
-        before = len(self.recorder.samples)
-        for task in self.tasks.values():
-            task.poll_and_notify()
-        return self.recorder.samples[before:]
+def Agent(sources, uri='qemu:///system'):
+    """A LocalAgent on the given URI, with libvirt_metadata discovery."""
+    conf = service.prepare_service([], [])
+    return localagent.LocalAgent(sources, conf, {
+        ('DEFAULT', 'libvirt_type'): 'qemu',
+        ('DEFAULT', 'libvirt_uri'): uri,
+        ('DEFAULT', 'host'): 'functional-test',
+        ('compute', 'instance_discovery_method'): 'libvirt_metadata',
+    })
 
 
 def count_libvirt_calls(monkeypatch):

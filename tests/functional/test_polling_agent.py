@@ -1,6 +1,9 @@
 """The plugin inside Ceilometer's real polling agent, on real TCG guests."""
 
+import os
 import time
+
+import yaml
 
 import pytest
 
@@ -8,6 +11,7 @@ from ceilometer_perf import catalogue
 from ceilometer_perf import pollsters
 from ceilometer_perf import reader
 from tests.functional import agent as agent_mod
+from tests.functional import conftest
 from tests.functional.conftest import localguests
 
 ALL_METERS = [m.name for m in catalogue.METERS]
@@ -149,3 +153,15 @@ def test_shut_off_domain_yields_nothing(hypervisor, guests):
                     if s['resource_id'] == persistent.uuid]
     finally:
         hypervisor.lookupByName(persistent.domain_name).undefine()
+
+
+def test_sample_polling_yaml_as_shipped(guests, libvirt_calls):
+    with open(os.path.join(conftest.ROOT, 'etc', 'ceilometer',
+                           'polling.yaml')) as f:
+        sources = yaml.safe_load(f)['sources']
+    agent = agent_mod.Agent(sources)
+    seen = agent_mod.by_meter(_ours(agent.poll()))
+    for meter in SOFTWARE + ['perf.vpmu']:
+        assert meter in seen, meter
+    # Two intervals -> two tasks -> two bulk reads (PERF, then STATE).
+    assert libvirt_calls['getAllDomainStats'] == 2
