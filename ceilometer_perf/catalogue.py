@@ -28,7 +28,7 @@ class Meter:
     name: str
     type: str
     unit: str
-    group: str
+    groups: tuple
     help: str
     kind: str = KIND_STAT
     key: str = None
@@ -98,27 +98,27 @@ RDT_EVENTS = frozenset(('cmt', 'mbmt', 'mbml'))
 
 def _perf_event_meter(event, unit, version, help_text):
     return Meter(name='perf.event.%s' % event, type=CUMULATIVE, unit=unit,
-                 group=GROUP_PERF, key='perf.%s' % event, event=event,
+                 groups=(GROUP_PERF,), key='perf.%s' % event, event=event,
                  libvirt_version=version, help=help_text)
 
 
 METERS = tuple(
     [_perf_event_meter(*row) for row in _PERF_EVENTS] + [
-        Meter(name='cpu_l3_cache', type=GAUGE, unit='B', group=GROUP_PERF,
-              key='perf.cmt', event='cmt', libvirt_version='1.3.3',
+        Meter(name='cpu_l3_cache', type=GAUGE, unit='B',
+              groups=(GROUP_PERF,), key='perf.cmt', event='cmt', libvirt_version='1.3.3',
               help='L3 cache occupied by the instance (Intel CMT)'),
         Meter(name='memory.bandwidth.total', type=GAUGE, unit='B/s',
-              group=GROUP_PERF, key='perf.mbmt', event='mbmt',
+              groups=(GROUP_PERF,), key='perf.mbmt', event='mbmt',
               libvirt_version='1.3.5',
               help='Memory bandwidth used through all memory controllers '
                    '(Intel MBM)'),
         Meter(name='memory.bandwidth.local', type=GAUGE, unit='B/s',
-              group=GROUP_PERF, key='perf.mbml', event='mbml',
+              groups=(GROUP_PERF,), key='perf.mbml', event='mbml',
               libvirt_version='1.3.5',
               help='Memory bandwidth used through the local memory '
                    'controller (Intel MBM)'),
-        Meter(name='perf.vpmu', type=GAUGE, unit='state', group=GROUP_STATE,
-              kind=KIND_VPMU, libvirt_version='1.2.12',
+        Meter(name='perf.vpmu', type=GAUGE, unit='state',
+              groups=(GROUP_STATE,), kind=KIND_VPMU, libvirt_version='1.2.12',
               help='1 when the instance has a virtual PMU, 0 when not; '
                    'metadata says whether set explicitly or inferred'),
     ])
@@ -133,11 +133,12 @@ def entry_points():
 
 def rst_table():
     """The README's meter table (tests check the README carries it)."""
-    header = ('Meter', 'Type', 'Unit', 'libvirt source', 'Stats group',
+    header = ('Meter', 'Type', 'Unit', 'libvirt source', 'Stats groups',
               'Description')
     rows = [(m.name, m.type, m.unit,
              m.key or 'domain XML <pmu>, <cpu mode>',
-             m.group.upper(), m.help) for m in METERS]
+             ' + '.join(g.upper() for g in m.groups), m.help)
+            for m in METERS]
     widths = [max(len(r[i]) for r in rows + [header])
               for i in range(len(header))]
     rule = ' '.join('=' * w for w in widths)

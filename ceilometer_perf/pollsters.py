@@ -63,19 +63,20 @@ class HostState:
         polling = getattr(manager, 'polling_manager', None)
         sources = getattr(polling, 'sources', None)
         if not sources:
-            return frozenset([meter.group])
+            return frozenset(meter.groups)
         key = (id(polling), meter.name)
         with self._plans_lock:
             groups = self._plans.get(key)
             if groups is None:
                 intervals = {s.get_interval() for s in sources
                              if s.support_meter(meter.name)}
-                groups = {meter.group}
+                groups = set(meter.groups)
                 for source in sources:
                     if source.get_interval() not in intervals:
                         continue
-                    groups.update(m.group for m in catalogue.METERS
-                                  if source.support_meter(m.name))
+                    for m in catalogue.METERS:
+                        if source.support_meter(m.name):
+                            groups.update(m.groups)
                 groups = frozenset(groups)
                 self._plans[key] = groups
             return groups

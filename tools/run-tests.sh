@@ -22,7 +22,7 @@ fi
 echo "== lint"
 "$VENV/bin/ruff" check ceilometer_perf tests tools
 "$VENV/bin/bashate" -i E006 tools/*.sh .ci/run
-"$VENV/bin/python" tools/sync-entry-points --check
+"$VENV/bin/python" tools/sync-catalogue --check
 
 case "$SUITE" in
     unit) paths="tests/unit" ;;
