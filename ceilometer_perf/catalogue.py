@@ -105,7 +105,8 @@ def _perf_event_meter(event, unit, version, help_text):
 METERS = tuple(
     [_perf_event_meter(*row) for row in _PERF_EVENTS] + [
         Meter(name='cpu_l3_cache', type=GAUGE, unit='B',
-              groups=(GROUP_PERF,), key='perf.cmt', event='cmt', libvirt_version='1.3.3',
+              groups=(GROUP_PERF,), key='perf.cmt', event='cmt',
+              libvirt_version='1.3.3',
               help='L3 cache occupied by the instance (Intel CMT)'),
         Meter(name='memory.bandwidth.total', type=GAUGE, unit='B/s',
               groups=(GROUP_PERF,), key='perf.mbmt', event='mbmt',
