@@ -1,0 +1,60 @@
+"""The benchmark's claims, and cheaper samples, checked on real guests."""
+
+import uuid
+
+from ceilometer.compute.pollsters import util
+
+from ceilometer_perf import catalogue
+from tests import bench_tool
+from tests.functional import agent as agent_mod
+from tests.functional import conftest
+
+
+def test_bench_counts_calls_on_real_guests(hypervisor):
+    bench = bench_tool.load()
+    measured = bench.run_guests([2], cycles=1, uri=conftest.URI)
+    running, discovered, results = measured[2]
+    floor, ours, upstream, discovery, ours_agent, upstream_agent = results
+    # One bulk stats call per cycle, like the floor itself.
+    assert floor.calls == {'virConnectGetAllDomainStats': 1}
+    assert ours.calls == {'virConnectGetAllDomainStats': 1}
+    assert ours_agent.calls == dict(discovery.calls,
+                                    virConnectGetAllDomainStats=1)
+    # The bench guests count all nine software events and have a vPMU
+    # sample each.
+    assert ours.samples >= 2 * 10
+    # Ceilometer's perf pollsters: several calls per instance.
+    assert upstream.calls['virDomainLookupByUUIDString'] == discovered
+    assert upstream.calls['virDomainListGetStats'] == running
+    assert sum(upstream.calls.values()) >= 4 * running
+    assert set(upstream_agent.calls) >= set(discovery.calls)
+    # The guests are gone again.
+    left = [d.name() for d in hypervisor.listAllDomains()
+            if d.name().startswith('cperf-' + bench.GUEST_PREFIX)]
+    assert left == []
+
+
+def test_agent_samples_are_ceilometers_own(guests):
+    meters = ['perf.event.cpu_clock', 'perf.event.task_clock', 'perf.vpmu']
+    agent = agent_mod.Agent([{'name': 'perf', 'interval': 60,
+                              'meters': meters}])
+    published = [s for s in agent.poll() if s['counter_name'] in meters]
+    instances = {i.id: i for i in
+                 agent.manager.discover(['local_instances'], {})}
+    assert len(published) == 3 * len(guests)
+    for s in published:
+        meter = catalogue.BY_NAME[s['counter_name']]
+        meta = s['resource_metadata']
+        extra = {k: v for k, v in meta.items()
+                 if k.startswith(('vpmu_', 'flavor_hw_', 'image_hw_'))}
+        reference = util.make_sample_from_instance(
+            agent.conf, instances[s['resource_id']], name=meter.name,
+            type=meter.type, unit=meter.unit, volume=s['counter_volume'],
+            additional_metadata=extra)
+        assert meta == reference.resource_metadata
+        assert (s['user_id'], s['project_id']) == (reference.user_id,
+                                                   reference.project_id)
+    ids = [uuid.UUID(s['message_id']) for s in published]
+    assert len(set(ids)) == len(ids)
+    assert {i.version for i in ids} == {1}
+    assert {i.node for i in ids} == {uuid.getnode()}
