@@ -39,15 +39,21 @@ class Uuid1Source:
         self._tail = '-%04x-%012x' % (0x8000 | clock_seq, node)
         self._last = 0
         self._lock = threading.Lock()
+        # (timestamp >> 32, the rest of the string after time_low): it
+        # changes every seven minutes, so only time_low is formatted.
+        self._upper = (None, None)
 
     def __call__(self):
         now = time.time_ns() // 100 + _UUID_EPOCH_OFFSET
         with self._lock:
             stamp = self._last = max(now, self._last + 1)
-        # 60-bit timestamp: time_low, time_mid, version 1 + time_hi.
-        digits = '%015x' % stamp
-        return '%s-%s-1%s%s' % (digits[7:], digits[3:7], digits[:3],
-                                self._tail)
+        high = stamp >> 32
+        upper = self._upper
+        if upper[0] != high:
+            # time_mid, then version 1 and time_hi.
+            upper = self._upper = (high, '-%04x-%04x%s' % (
+                high & 0xffff, 0x1000 | high >> 16, self._tail))
+        return '%08x%s' % (stamp & 0xffffffff, upper[1])
 
 
 new_sample_id = Uuid1Source()
@@ -61,7 +67,9 @@ def make_sample(conf, cache, instance, name, type, unit, volume,
     every pollster of the polling task through its cache; two threads
     racing on an instance build the same dict twice, harmlessly.
     """
-    by_instance = cache.setdefault(CACHE_KEY, {})
+    by_instance = cache.get(CACHE_KEY)
+    if by_instance is None:
+        by_instance = cache.setdefault(CACHE_KEY, {})
     base = by_instance.get(instance.id)
     if base is None:
         base = by_instance[instance.id] = util._get_metadata_from_object(

@@ -120,23 +120,33 @@ def test_failure_midway_is_logged_and_ends_the_meter(make_host, monkeypatch,
     assert 'perf.event.cpu_clock failed this cycle' in caplog.text
 
 
-def test_sample_id_is_the_rfc4122_version1_uuid(monkeypatch):
+def _uuid1(stamp, clock_seq, node):
+    return str(uuid.UUID(fields=(
+        stamp & 0xffffffff, (stamp >> 32) & 0xffff, 0x1000 | (stamp >> 48),
+        0x80 | clock_seq >> 8, clock_seq & 0xff, node)))
+
+
+# 100 ns ticks since 1582-10-15: 2026-11-25, and the last tick before
+# time_mid changes.
+NOW_STAMP = 1795651200 * 10**7 + 1234567 + 0x01b21dd213814000
+EDGE_STAMP = (NOW_STAMP | 0xffffffff)
+
+
+@pytest.mark.parametrize('stamp', [NOW_STAMP, EDGE_STAMP],
+                         ids=['now', 'time_mid-rollover'])
+def test_sample_id_is_the_rfc4122_version1_uuid(monkeypatch, stamp):
     node, clock_seq = 0x0242ac110002, 0x1234
-    unix_ns = 1795651200 * 10**9 + 123456700   # 2026-11-25, 100 ns grain
+    unix_ns = (stamp - 0x01b21dd213814000) * 100
     monkeypatch.setattr(samples.time, 'time_ns', lambda: unix_ns)
     source = samples.Uuid1Source(node=node, clock_seq=clock_seq)
     first, second = source(), source()
-    stamp = unix_ns // 100 + 0x01b21dd213814000
-    expected = uuid.UUID(fields=(
-        stamp & 0xffffffff, (stamp >> 32) & 0xffff,
-        0x1000 | (stamp >> 48), 0x80 | clock_seq >> 8, clock_seq & 0xff,
-        node))
-    assert first == str(expected)
+    assert first == _uuid1(stamp, clock_seq, node)
+    # Same clock reading: the next id still has a later timestamp.
+    assert second == _uuid1(stamp + 1, clock_seq, node)
     parsed = uuid.UUID(second)
     assert parsed.version == 1 and parsed.variant == uuid.RFC_4122
-    assert (parsed.node, parsed.clock_seq) == (node, clock_seq)
-    # Same clock reading: the next id still has a later timestamp.
-    assert parsed.time == stamp + 1
+    assert (parsed.node, parsed.clock_seq, parsed.time) == (
+        node, clock_seq, stamp + 1)
 
 
 def test_sample_ids_unique_across_threads(monkeypatch):
