@@ -41,6 +41,10 @@ class Meter:
         words = self.name.replace('.', '_').split('_')
         return ''.join(w[:1].upper() + w[1:] for w in words) + 'Pollster'
 
+    def perf_events(self):
+        """libvirt perf events this meter needs enabled on an instance."""
+        return (self.event,) if self.event else ()
+
     @property
     def entry_point(self):
         return '%s = %s:%s' % (self.name, POLLSTER_MODULE, self.class_name)

@@ -11,13 +11,7 @@ cd "$(dirname "$0")/.."
 SUITE=${1:-all}
 VENV=${CEILOMETER_PERF_VENV:-.venv}
 
-tools/hypervisor.sh install
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
-"$VENV/bin/pip" install -q -e . -r test-requirements.txt 2>&1 \
-    | grep -v "^WARNING: Location" || true
-"$VENV/bin/python" -c "import ceilometer_perf.pollsters, libvirt"
+tools/install.sh
 
 echo "== lint"
 "$VENV/bin/ruff" check ceilometer_perf tests tools
