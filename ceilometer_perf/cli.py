@@ -3,6 +3,8 @@
     ceilometer-perf poll [--meter PATTERN ...] [--format table|json]
                          [--interval S --count N] [--libvirt-uri URI]
     ceilometer-perf check [--format text|json] [--libvirt-uri URI]
+    ceilometer-perf merge-polling FILE
+    ceilometer-perf perf-events
 
 Both read the same ceilometer.conf as the polling agent (oslo.config
 options such as --config-file pass through) and run the plugin's real
@@ -18,6 +20,7 @@ import time
 import warnings
 
 from oslo_config import cfg
+import yaml
 
 from ceilometer_perf import catalogue
 from ceilometer_perf import reader
@@ -207,6 +210,29 @@ def cmd_check(args, conf, out):
         else EXIT_NOTHING
 
 
+def cmd_merge_polling(args, out):
+    from ceilometer_perf import deploy
+    try:
+        added, backup = deploy.merge_file(args.file, deploy.merge_polling)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise CommandError('cannot merge into %s: %s'
+                           % (args.file, exc)) from exc
+    if added:
+        out.write('%s: added source(s) %s%s\n' % (
+            args.file, ', '.join(added),
+            ' (backup: %s)' % backup if backup else ''))
+    else:
+        out.write('%s: already has the ceilometer-perf sources\n'
+                  % args.file)
+    return EXIT_OK
+
+
+def cmd_perf_events(args, out):
+    from ceilometer_perf import deploy
+    out.write(','.join(deploy.countable_perf_events()) + '\n')
+    return EXIT_OK
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='ceilometer-perf',
@@ -214,7 +240,7 @@ def build_parser():
                     'why a meter is missing.',
         epilog='Other options (--config-file, --config-dir, --debug) are '
                "passed to Ceilometer's configuration.")
-    sub = parser.add_subparsers(dest='command', metavar='{poll,check}')
+    sub = parser.add_subparsers(dest='command')
     sub.required = True
     poll = sub.add_parser('poll', help='poll the local instances and print '
                                        'the samples')
@@ -231,6 +257,13 @@ def build_parser():
     check = sub.add_parser('check', help='report what this host and its '
                                          'instances can produce, and why not')
     check.add_argument('--format', choices=['text', 'json'], default='text')
+    merge = sub.add_parser(
+        'merge-polling', help="add the plugin's sources to a polling.yaml "
+                              '(idempotent, keeps your edits, backs up)')
+    merge.add_argument('file', help='e.g. /etc/ceilometer/polling.yaml')
+    sub.add_parser('perf-events',
+                   help='print the perf events this host can count, for '
+                        'nova.conf [libvirt] enabled_perf_events')
     for p in (poll, check):
         p.add_argument('--libvirt-uri', metavar='URI',
                        help="override Ceilometer's libvirt_uri")
@@ -245,7 +278,11 @@ def main(argv=None, out=None):
         parser.error('--count and --interval must not be negative')
     # Ceilometer still imports eventlet, which warns about itself.
     warnings.filterwarnings('ignore', message=r'(?s).*eventlet')
+    offline = {'merge-polling': cmd_merge_polling,
+               'perf-events': cmd_perf_events}
     try:
+        if args.command in offline:
+            return offline[args.command](args, out)
         import libvirt
         # Errors are reported here, once; keep libvirt from printing too.
         libvirt.registerErrorHandler(lambda ctx, err: None, None)

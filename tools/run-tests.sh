@@ -15,13 +15,13 @@ tools/install.sh
 
 echo "== lint"
 "$VENV/bin/ruff" check ceilometer_perf tests tools
-"$VENV/bin/bashate" -i E006 tools/*.sh .ci/run
+"$VENV/bin/bashate" -i E006 tools/*.sh .ci/run devstack/plugin.sh
 "$VENV/bin/python" tools/sync-catalogue --check
 
 case "$SUITE" in
-    unit) paths="tests/unit" ;;
+    unit) paths="tests/unit tests/devstack" ;;
     functional) paths="tests/functional" ;;
-    all) paths="tests/unit tests/functional" ;;
+    all) paths="tests/unit tests/devstack tests/functional" ;;
     *) echo "unknown suite: $SUITE" >&2; exit 2 ;;
 esac
 echo "== tests: $paths"
