@@ -131,9 +131,9 @@ class HostState:
                 '<memorytune> (memory bandwidth) of the domain\'s <cputune>, '
                 'see "Cache and memory bandwidth monitors" in the '
                 'ceilometer-perf README. This host: %s. Logged once for '
-                'cpu_l3_cache and memory.bandwidth.*.',
-                instance.id, meter.event, meter.fallback, meter.name,
-                resctrl.host_support().summary())
+                '%s.', instance.id, meter.event, meter.fallback, meter.name,
+                resctrl.host_support().summary(),
+                ', '.join(m.name for m in catalogue.METERS if m.fallback))
         elif value.missing == resctrl.INCOMPLETE:
             self.notices.once(
                 'incomplete-monitor', logging.WARNING,
@@ -142,8 +142,9 @@ class HostState:
                 'it this cycle. Logged once.',
                 instance.id, value.detail, meter.name)
         elif value.missing == resctrl.BASELINE:
-            LOG.debug('%s: first counter reading for %s since it started; '
-                      'a rate from the next poll on', meter.name, instance.id)
+            LOG.debug('%s: no earlier reading of this boot of %s to take a '
+                      'rate from (first poll, or after a reset); a value '
+                      'from the next poll on', meter.name, instance.id)
         return value.volume, value.metadata
 
 
