@@ -206,7 +206,9 @@ class RateTracker:
             previous = self._last.get(key)
             self._last[key] = reading
         rates = rates_between(previous, reading)
-        return rates, (reading.read_at - previous.read_at if rates else None)
+        if rates is None:
+            return None, None
+        return rates, reading.read_at - previous.read_at
 
     def forget(self, key):
         with self._lock:
