@@ -15,6 +15,7 @@ from ceilometer_perf import catalogue
 from ceilometer_perf import hostcheck
 from ceilometer_perf import pollsters
 from ceilometer_perf import reader
+from ceilometer_perf import resctrl
 from ceilometer_perf import vpmu
 
 NOVA_NAMESPACES = ('http://openstack.org/xmlns/libvirt/nova/1.1',
@@ -107,9 +108,23 @@ def explain(meter, host, instances):
                     'hardware events need a host PMU: bare metal, or a '
                     'virtual host with a vPMU')
         if kind == 'rdt' and not host['rdt_perf_pmu']['ok']:
-            return ('%s: %s' % (event, host['rdt_perf_pmu']['detail']),
-                    'on kernels from 4.14 on, cache and memory bandwidth '
-                    'monitoring goes through resctrl (see README)')
+            if not meter.fallback:
+                return ('%s: %s' % (event, host['rdt_perf_pmu']['detail']),
+                        'on kernels from 4.14 on, cache and memory '
+                        'bandwidth monitoring goes through resctrl')
+            problems = host['resctrl_problems'][meter.fallback]
+            if problems:
+                return ('no perf %s (%s) and no resctrl %s: %s'
+                        % (event, host['rdt_perf_pmu']['detail'],
+                           meter.fallback, problems[0]),
+                        'a host with Intel RDT monitoring and resctrl '
+                        'mounted (see README, "Cache and memory bandwidth '
+                        'monitors")')
+            return ('no resctrl %s monitor on instance %s'
+                    % (meter.fallback, ', '.join(i['name']
+                                                  for i in instances)),
+                    'add a <cachetune>/<memorytune> monitor to the domain '
+                    '(see README, "Cache and memory bandwidth monitors")')
         lacking = [i['name'] for i in instances
                    if event not in i['perf_events_counted']]
         if lacking:
@@ -122,6 +137,7 @@ def explain(meter, host, instances):
 
 def diagnose(conf, connection):
     conn_call = connection.call
+    support = resctrl.host_support()
     host = {
         'libvirt_uri': connection.uri,
         'libvirt_version': _version(conn_call(lambda c: c.getLibVersion())),
@@ -133,6 +149,9 @@ def diagnose(conf, connection):
         'software_events': vars(hostcheck.software_events()),
         'rdt_perf_pmu': vars(hostcheck.rdt_perf_pmu()),
         'resctrl': vars(hostcheck.resctrl_monitoring()),
+        'resctrl_problems': {
+            feature: support.problems([feature])
+            for feature in resctrl.QUANTITIES},
     }
     snap = reader.BulkReader(connection).snapshot({}, {'perf', 'state'})
     instances = []

@@ -2,7 +2,7 @@
 
 Used by `ceilometer-perf check`: the kernel is asked directly whether it can
 open a hardware and a software perf event, and sysfs whether the RDT perf
-PMU (kernels before 4.14) or a resctrl monitor exists.
+PMU (kernels before 4.14) or resctrl monitoring exists.
 """
 
 import ctypes
@@ -10,6 +10,8 @@ import dataclasses
 import errno
 import os
 import platform
+
+from ceilometer_perf import resctrl
 
 # perf_event_open(2) syscall numbers by machine.
 _SYSCALL = {'x86_64': 298, 'aarch64': 241, 'ppc64le': 319, 's390x': 331,
@@ -72,16 +74,7 @@ def rdt_perf_pmu(sysfs='/sys/bus/event_source/devices'):
                  'removed in Linux 4.14)' % (platform.release(), path))
 
 
-def resctrl_monitoring(root='/sys/fs/resctrl'):
-    """resctrl monitor features (llc_occupancy, mbm_*_bytes) if mounted."""
-    features = os.path.join(root, 'info', 'L3_MON', 'mon_features')
-    try:
-        with open(features) as f:
-            names = f.read().split()
-    except OSError:
-        if not os.path.isdir(os.path.join(root, 'info')):
-            return Probe(False, 'resctrl is not mounted at %s' % root)
-        return Probe(False, 'resctrl has no L3 monitoring (%s missing)'
-                     % features)
-    return Probe(bool(names), 'monitor features: %s'
-                 % (', '.join(names) or 'none'))
+def resctrl_monitoring():
+    """resctrl cache / memory bandwidth monitoring, as libvirt needs it."""
+    support = resctrl.host_support()
+    return Probe(not support.problems(), support.summary())

@@ -168,6 +168,8 @@ class BulkReader:
         self.on_snapshot = on_snapshot
         self._lock = threading.Lock()
         self.calls = 0
+        # Snapshot times, the base of the rates computed between polls.
+        self.clock = time.monotonic
 
     def snapshot(self, cache, groups):
         groups = frozenset(groups)
@@ -213,4 +215,4 @@ class BulkReader:
                                   stats=dict(stats), domain=domain)
             records[record.uuid] = record
         return Snapshot(records=records, groups=groups,
-                        read_at=time.monotonic())
+                        read_at=self.clock())

@@ -67,7 +67,10 @@ def test_no_nova_metadata():
 
 HOST = {'hardware_pmu': {'ok': False, 'detail': 'host has no usable '
                          'hardware PMU (perf_event_open failed: ENOENT)'},
-        'rdt_perf_pmu': {'ok': False, 'detail': 'no intel_cqm'}}
+        'rdt_perf_pmu': {'ok': False, 'detail': 'no intel_cqm'},
+        'resctrl_problems': {'llc_occupancy': ['resctrl is not mounted'],
+                             'mbm_total_bytes': [],
+                             'mbm_local_bytes': []}}
 INSTANCES = [{'name': 'a', 'perf_events_counted': ['cpu_clock']},
              {'name': 'b', 'perf_events_counted': []}]
 
@@ -77,24 +80,16 @@ INSTANCES = [{'name': 'a', 'perf_events_counted': ['cpu_clock']},
      'host PMU'),
     ('perf.event.cpu_clock', 'cpu_clock: not in nova [libvirt] '
      'enabled_perf_events for instance b', 'hard reboot'),
-    ('cpu_l3_cache', 'cmt: no intel_cqm', 'resctrl'),
+    ('cpu_l3_cache', 'no perf cmt (no intel_cqm) and no resctrl '
+     'llc_occupancy: resctrl is not mounted', 'resctrl mounted'),
+    ('memory.bandwidth.total', 'no resctrl mbm_total_bytes monitor on '
+     'instance a, b', '<memorytune>'),
 ])
 def test_explain(meter, reason, fix):
     got_reason, got_fix = diagnosis.explain(catalogue.BY_NAME[meter], HOST,
                                             INSTANCES)
     assert got_reason.startswith(reason)
     assert fix in got_fix
-
-
-def test_resctrl_probe(tmp_path):
-    assert 'not mounted' in hostcheck.resctrl_monitoring(
-        str(tmp_path / 'none')).detail
-    mon = tmp_path / 'info' / 'L3_MON'
-    mon.mkdir(parents=True)
-    assert not hostcheck.resctrl_monitoring(str(tmp_path)).ok
-    (mon / 'mon_features').write_text('llc_occupancy\nmbm_total_bytes\n')
-    probe = hostcheck.resctrl_monitoring(str(tmp_path))
-    assert probe.ok and 'llc_occupancy, mbm_total_bytes' in probe.detail
 
 
 def test_rdt_perf_pmu_probe(tmp_path):
