@@ -96,7 +96,12 @@ def test_check_agrees_with_poll(guests, hypervisor):
     assert migr['ok'] and 'pmu-off' in migr['reason']
     assert 'enabled_perf_events' in migr['reason']
     assert 'hard reboot' in migr['fix']
-    assert 'cmt' in verdicts['cpu_l3_cache']['reason']
+    # No perf CMT/MBM and no resctrl here: check says both.
+    for meter, feature in (('cpu_l3_cache', 'llc_occupancy'),
+                           ('memory.bandwidth.total', 'mbm_total_bytes')):
+        reason = verdicts[meter]['reason']
+        assert 'no perf' in reason and 'no resctrl %s' % feature in reason
+        assert not verdicts[meter]['ok']
 
     by_name = {i['name']: i for i in report['instances']}
     assert by_name['pmu-on']['vpmu'] == {'enabled': True,
