@@ -7,13 +7,18 @@ meter is adding a row here (and a test record); nothing else names meters.
 
 import dataclasses
 
+from ceilometer_perf import resctrl
+
 CUMULATIVE = 'cumulative'
 GAUGE = 'gauge'
 
-# libvirt stats groups, cheapest first.  PERF and STATE never wait on the
-# QEMU monitor; CPU_TOTAL reads cgroups (~60x the cost of PERF).
+# libvirt stats groups, cheapest first.  PERF, STATE and MEMORY never wait
+# on the QEMU monitor; CPU_TOTAL reads cgroups (~60x the cost of PERF) and
+# waits on a hung QEMU.
 GROUP_STATE = 'state'
 GROUP_PERF = 'perf'
+GROUP_MEMORY = 'memory'
+GROUP_CPU_TOTAL = 'cpu_total'
 
 # How a value is obtained from a domain's record.
 KIND_STAT = 'stat'      # one key of the bulk stats record, as is
@@ -34,12 +39,27 @@ class Meter:
     key: str = None
     event: str = None
     libvirt_version: str = None
+    # A resctrl monitoring feature to read when the record lacks `key`.
+    fallback: str = None
 
     @property
     def class_name(self):
         """Pollster class name, e.g. perf.event.cpu_cycles -> PerfEvent..."""
         words = self.name.replace('.', '_').split('_')
         return ''.join(w[:1].upper() + w[1:] for w in words) + 'Pollster'
+
+    @property
+    def source(self):
+        """Where the value comes from, in words (README table)."""
+        if self.kind == KIND_VPMU:
+            return 'domain XML <pmu>, <cpu mode>'
+        if self.fallback:
+            return '%s, else %s' % (self.key, FALLBACK_SOURCES[self.fallback])
+        return self.key
+
+    def perf_events(self):
+        """libvirt perf events this meter needs enabled on an instance."""
+        return (self.event,) if self.event else ()
 
     @property
     def entry_point(self):
@@ -95,6 +115,15 @@ SOFTWARE_EVENTS = frozenset(e[0] for e in _PERF_EVENTS[10:])
 # Intel RDT perf events (kernels before 4.14 only).
 RDT_EVENTS = frozenset(('cmt', 'mbmt', 'mbml'))
 
+# The resctrl monitors (libvirt 4.10+, bandwidth 6.0+) that replaced them.
+FALLBACK_SOURCES = {
+    resctrl.LLC_OCCUPANCY: 'sum of cpu.cache.monitor.*.bank.*.bytes',
+    resctrl.MBM_TOTAL:
+        'rate of memory.bandwidth.monitor.*.node.*.bytes.total',
+    resctrl.MBM_LOCAL:
+        'rate of memory.bandwidth.monitor.*.node.*.bytes.local',
+}
+
 
 def _perf_event_meter(event, unit, version, help_text):
     return Meter(name='perf.event.%s' % event, type=CUMULATIVE, unit=unit,
@@ -105,19 +134,23 @@ def _perf_event_meter(event, unit, version, help_text):
 METERS = tuple(
     [_perf_event_meter(*row) for row in _PERF_EVENTS] + [
         Meter(name='cpu_l3_cache', type=GAUGE, unit='B',
-              groups=(GROUP_PERF,), key='perf.cmt', event='cmt',
+              groups=(GROUP_PERF, GROUP_CPU_TOTAL), key='perf.cmt',
+              event='cmt', fallback=resctrl.LLC_OCCUPANCY,
               libvirt_version='1.3.3',
-              help='L3 cache occupied by the instance (Intel CMT)'),
+              help='L3 cache the instance occupies at poll time (cache '
+                   'monitoring: Intel CMT, AMD PQoS)'),
         Meter(name='memory.bandwidth.total', type=GAUGE, unit='B/s',
-              groups=(GROUP_PERF,), key='perf.mbmt', event='mbmt',
+              groups=(GROUP_PERF, GROUP_MEMORY), key='perf.mbmt',
+              event='mbmt', fallback=resctrl.MBM_TOTAL,
               libvirt_version='1.3.5',
               help='Memory bandwidth used through all memory controllers '
-                   '(Intel MBM)'),
+                   '(Intel MBM, AMD PQoS)'),
         Meter(name='memory.bandwidth.local', type=GAUGE, unit='B/s',
-              groups=(GROUP_PERF,), key='perf.mbml', event='mbml',
+              groups=(GROUP_PERF, GROUP_MEMORY), key='perf.mbml',
+              event='mbml', fallback=resctrl.MBM_LOCAL,
               libvirt_version='1.3.5',
-              help='Memory bandwidth used through the local memory '
-                   'controller (Intel MBM)'),
+              help='Memory bandwidth used through the memory controller '
+                   'local to the CPU (Intel MBM, AMD PQoS)'),
         Meter(name='perf.vpmu', type=GAUGE, unit='state',
               groups=(GROUP_STATE,), kind=KIND_VPMU, libvirt_version='1.2.12',
               help='1 when the instance has a virtual PMU, 0 when not; '
@@ -136,8 +169,7 @@ def rst_table():
     """The README's meter table (tests check the README carries it)."""
     header = ('Meter', 'Type', 'Unit', 'libvirt source', 'Stats groups',
               'Description')
-    rows = [(m.name, m.type, m.unit,
-             m.key or 'domain XML <pmu>, <cpu mode>',
+    rows = [(m.name, m.type, m.unit, m.source,
              ' + '.join(g.upper() for g in m.groups), m.help)
             for m in METERS]
     widths = [max(len(r[i]) for r in rows + [header])

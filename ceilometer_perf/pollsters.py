@@ -3,7 +3,7 @@
 The classes are generated from the catalogue: the entry point name is the
 meter name and the class only carries its Meter.  All of them share one
 HostState per agent process: the libvirt connection, the bulk reader, the
-vPMU cache and the once-per-host log lines.
+vPMU cache, the resctrl rate state and the once-per-host log lines.
 """
 
 import logging
@@ -16,6 +16,7 @@ from ceilometer_perf import catalogue
 from ceilometer_perf import notices
 from ceilometer_perf import opts
 from ceilometer_perf import reader
+from ceilometer_perf import resctrl
 from ceilometer_perf import samples
 from ceilometer_perf import vpmu
 
@@ -46,9 +47,10 @@ class HostState:
         self.conf = conf
         self.connection = reader.Connection(reader.libvirt_uri(conf), opener)
         self.vpmu = vpmu.VpmuCache()
+        self.monitors = resctrl.MonitorValues()
         self.reader = reader.BulkReader(
             self.connection, nowait=conf.ceilometer_perf.stats_nowait,
-            on_snapshot=self.vpmu.prune)
+            on_snapshot=self._forget_vanished)
         self.notices = notices.Notices()
         self._plans = {}
         self._plans_lock = threading.Lock()
@@ -81,6 +83,10 @@ class HostState:
                 self._plans[key] = groups
             return groups
 
+    def _forget_vanished(self, snap):
+        self.vpmu.prune(snap)
+        self.monitors.prune(snap)
+
     def snapshot(self, cache, groups):
         """This cycle's snapshot, or None (with one log line) on failure."""
         try:
@@ -110,6 +116,37 @@ class HostState:
             'instances need a hard reboot to pick it up. Logged once.',
             meter.event, instance.id, meter.name, ENABLE_HINT[kind])
 
+    def monitor_value(self, meter, record, instance, read_at):
+        """(volume, metadata) from the instance's resctrl monitors."""
+        value = self.monitors.value(meter.fallback, record.stats,
+                                    record.domain_id, read_at,
+                                    (meter.name, record.uuid))
+        if value.missing == resctrl.NO_MONITOR:
+            self.notices.once(
+                'no-monitor', logging.WARNING,
+                'ceilometer-perf: instance %s (and maybe others) has neither '
+                'the perf %s event nor a resctrl %s monitor, so %s has no '
+                'sample for it. nova does not configure resctrl monitors: '
+                'add <monitor> elements to the <cachetune> (cache) and '
+                '<memorytune> (memory bandwidth) of the domain\'s <cputune>, '
+                'see "Cache and memory bandwidth monitors" in the '
+                'ceilometer-perf README. This host: %s. Logged once for '
+                '%s.', instance.id, meter.event, meter.fallback, meter.name,
+                resctrl.host_support().summary(),
+                ', '.join(m.name for m in catalogue.METERS if m.fallback))
+        elif value.missing == resctrl.INCOMPLETE:
+            self.notices.once(
+                'incomplete-monitor', logging.WARNING,
+                'ceilometer-perf: the resctrl monitor stats libvirt returned '
+                'for instance %s are incomplete (%s), so %s has no sample for '
+                'it this cycle. Logged once.',
+                instance.id, value.detail, meter.name)
+        elif value.missing == resctrl.BASELINE:
+            LOG.debug('%s: no earlier reading of this boot of %s to take a '
+                      'rate from (first poll, or after a reset); a value '
+                      'from the next poll on', meter.name, instance.id)
+        return value.volume, value.metadata
+
 
 _HOST_STATES = {}
 _HOST_STATES_LOCK = threading.Lock()
@@ -124,15 +161,19 @@ def host_state(conf):
         return entry[1]
 
 
-def _stat_value(host, meter, record, instance):
+def _stat_value(host, meter, record, instance, snap):
     value = record.stats.get(meter.key)
-    if value is None:
-        host.missing_value(meter, instance)
-        return None, None
-    return value, None
+    if value is not None:
+        if meter.fallback:
+            return value, {'monitoring_source': 'perf'}
+        return value, None
+    if meter.fallback:
+        return host.monitor_value(meter, record, instance, snap.read_at)
+    host.missing_value(meter, instance)
+    return None, None
 
 
-def _vpmu_value(host, meter, record, instance):
+def _vpmu_value(host, meter, record, instance, snap):
     state = host.vpmu.get(record)
     if state is None:
         return None, None
@@ -187,7 +228,8 @@ class CataloguePollster(plugin_base.PollsterBase):
             if record is None:
                 # Shut off, or gone since discovery: nothing to report.
                 continue
-            volume, extra = value_of(self.host, meter, record, instance)
+            volume, extra = value_of(self.host, meter, record, instance,
+                                     snap)
             if volume is None:
                 continue
             yield samples.make_sample(

@@ -11,23 +11,17 @@ cd "$(dirname "$0")/.."
 SUITE=${1:-all}
 VENV=${CEILOMETER_PERF_VENV:-.venv}
 
-tools/hypervisor.sh install
-if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
-fi
-"$VENV/bin/pip" install -q -e . -r test-requirements.txt 2>&1 \
-    | grep -v "^WARNING: Location" || true
-"$VENV/bin/python" -c "import ceilometer_perf.pollsters, libvirt"
+tools/install.sh
 
 echo "== lint"
 "$VENV/bin/ruff" check ceilometer_perf tests tools
-"$VENV/bin/bashate" -i E006 tools/*.sh .ci/run
+"$VENV/bin/bashate" -i E006 tools/*.sh .ci/run devstack/plugin.sh
 "$VENV/bin/python" tools/sync-catalogue --check
 
 case "$SUITE" in
-    unit) paths="tests/unit" ;;
+    unit) paths="tests/unit tests/devstack" ;;
     functional) paths="tests/functional" ;;
-    all) paths="tests/unit tests/functional" ;;
+    all) paths="tests/unit tests/devstack tests/functional" ;;
     *) echo "unknown suite: $SUITE" >&2; exit 2 ;;
 esac
 echo "== tests: $paths"

@@ -56,3 +56,48 @@ def guests(hypervisor):
     time.sleep(1.0)
     yield {g.name: g for g in localguests.DEFAULT_GUESTS}
     localguests.stop_all(hypervisor)
+
+
+class FaultLedger:
+    """What the fault tests did and saw; printed and saved at the end."""
+
+    def __init__(self):
+        self.faults = []
+        self.cycles = 0
+        self.samples = 0
+        self.lost = 0
+        self.agent_exceptions = 0
+
+    def as_dict(self):
+        return {'faults_injected': len(self.faults), 'faults': self.faults,
+                'cycles_polled': self.cycles, 'samples': self.samples,
+                'samples_lost_outside_faulted': self.lost,
+                'agent_exceptions': self.agent_exceptions}
+
+
+LEDGER = FaultLedger()
+
+
+@pytest.fixture(scope='session')
+def ledger():
+    return LEDGER
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not LEDGER.cycles:
+        return
+    import json
+    report = LEDGER.as_dict()
+    path = os.path.join(os.environ.get('CEILOMETER_PERF_REPORT_DIR', '/tmp'),
+                        'ceilometer-perf-faults.json')
+    with open(path, 'w') as f:
+        json.dump(report, f, indent=1)
+    terminalreporter.write_sep('-', 'ceilometer-perf fault summary')
+    terminalreporter.write_line(
+        'faults injected: %(faults_injected)d, cycles polled: '
+        '%(cycles_polled)d, samples: %(samples)d, samples lost outside the '
+        'faulted instance: %(samples_lost_outside_faulted)d, agent '
+        'exceptions: %(agent_exceptions)d' % report)
+    for fault in report['faults']:
+        terminalreporter.write_line('  - %s' % fault)
+    terminalreporter.write_line('(saved to %s)' % path)

@@ -163,5 +163,6 @@ def test_sample_polling_yaml_as_shipped(guests, libvirt_calls):
     seen = agent_mod.by_meter(_ours(agent.poll()))
     for meter in SOFTWARE + ['perf.vpmu']:
         assert meter in seen, meter
-    # Two intervals -> two tasks -> two bulk reads (PERF, then STATE).
-    assert libvirt_calls['getAllDomainStats'] == 2
+    # Three intervals -> three tasks -> three bulk reads (PERF + MEMORY,
+    # PERF + CPU_TOTAL for cpu_l3_cache alone, STATE).
+    assert libvirt_calls['getAllDomainStats'] == 3

@@ -1,0 +1,300 @@
+"""`ceilometer-perf`: see what the plugin reports here, and why not.
+
+    ceilometer-perf poll [--meter PATTERN ...] [--format table|json]
+                         [--interval S --count N] [--libvirt-uri URI]
+    ceilometer-perf check [--format text|json] [--libvirt-uri URI]
+    ceilometer-perf merge-polling FILE
+    ceilometer-perf perf-events
+
+Both read the same ceilometer.conf as the polling agent (oslo.config
+options such as --config-file pass through) and run the plugin's real
+pollsters through Ceilometer's own discovery and polling code.
+"""
+
+import argparse
+import fnmatch
+import json
+import logging
+import sys
+import time
+import warnings
+
+from oslo_config import cfg
+import yaml
+
+from ceilometer_perf import catalogue
+from ceilometer_perf import reader
+
+EXIT_OK = 0
+EXIT_NOTHING = 1      # check: nothing at all can be collected here
+EXIT_ERROR = 2        # bad usage, bad config, libvirt unreachable
+
+
+class CommandError(Exception):
+    """A problem the operator can fix; printed without a traceback."""
+
+
+def select_meters(patterns):
+    """Catalogue meter names matching the shell-style patterns."""
+    if not patterns:
+        return [m.name for m in catalogue.METERS]
+    chosen = []
+    for pattern in patterns:
+        matched = [m.name for m in catalogue.METERS
+                   if fnmatch.fnmatchcase(m.name, pattern)]
+        if not matched:
+            raise CommandError(
+                "unknown meter pattern '%s'; meters are: %s"
+                % (pattern, ', '.join(m.name for m in catalogue.METERS)))
+        chosen.extend(n for n in matched if n not in chosen)
+    return chosen
+
+
+def load_conf(oslo_args, libvirt_uri=None):
+    """Ceilometer's configuration, as the polling agent would read it."""
+    from ceilometer import service
+    from oslo_log import log
+    conf = cfg.ConfigOpts()
+    log.register_options(conf)
+    # stdout is for the report (and JSON): logs go to stderr.
+    conf.set_default('use_stderr', True)
+    try:
+        conf = service.prepare_service(['ceilometer-perf'] + oslo_args,
+                                       conf=conf)
+    except cfg.Error as exc:
+        raise CommandError('bad configuration: %s' % exc) from exc
+    except SystemExit as exc:
+        raise CommandError('bad configuration arguments: %s'
+                           % ' '.join(oslo_args)) from exc
+    if libvirt_uri:
+        conf.set_override('libvirt_uri', libvirt_uri)
+    if not conf.debug:
+        # The agent's per-pollster INFO lines would drown the output, and
+        # stevedore complains about cache backends the agent never uses.
+        for name in ('ceilometer', 'oslo_messaging'):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger('stevedore').setLevel(logging.CRITICAL)
+    return conf
+
+
+def require_libvirt(conf):
+    """Fail early and clearly when libvirt cannot be reached."""
+    uri = reader.libvirt_uri(conf)
+    connection = reader.Connection(uri)
+    try:
+        return connection, connection.call(lambda c: c.getLibVersion())
+    except reader.HypervisorUnavailable as exc:
+        raise CommandError(str(exc)) from exc
+    except Exception as exc:
+        raise CommandError('libvirt at %s refused: %s' % (uri, exc)) from exc
+
+
+def _agent(conf, meters):
+    from ceilometer_perf import localagent
+    return localagent.LocalAgent(
+        [{'name': 'ceilometer-perf', 'interval': 60, 'meters': meters}],
+        conf)
+
+
+def sample_row(sample, cycle, rate=None):
+    """The stable JSON shape of one sample."""
+    meta = sample.get('resource_metadata') or {}
+    return {'cycle': cycle,
+            'timestamp': sample.get('timestamp'),
+            'instance_id': sample['resource_id'],
+            'instance_name': meta.get('display_name'),
+            'meter': sample['counter_name'],
+            'volume': sample['counter_volume'],
+            'unit': sample['counter_unit'],
+            'type': sample['counter_type'],
+            'rate_per_second': rate,
+            'metadata': meta}
+
+
+class RateTracker:
+    """Per-second rates of cumulative meters between two polls."""
+
+    def __init__(self):
+        self._last = {}
+
+    def rate(self, sample, now):
+        if sample['counter_type'] != catalogue.CUMULATIVE:
+            return None
+        key = (sample['resource_id'], sample['counter_name'])
+        value = sample['counter_volume']
+        previous = self._last.get(key)
+        self._last[key] = (value, now)
+        if previous is None or now <= previous[1] or value < previous[0]:
+            return None
+        return (value - previous[0]) / (now - previous[1])
+
+
+def _table(rows, with_rate):
+    header = ['INSTANCE', 'ID', 'METER', 'VOLUME', 'UNIT', 'TYPE']
+    if with_rate:
+        header.append('RATE/s')
+    lines = []
+    for r in rows:
+        line = [str(r['instance_name']), r['instance_id'], r['meter'],
+                _number(r['volume']), r['unit'], r['type']]
+        if with_rate:
+            rate = r['rate_per_second']
+            line.append('' if rate is None else _number(round(rate, 2)))
+        lines.append(line)
+    widths = [max([len(h)] + [len(x[i]) for x in lines])
+              for i, h in enumerate(header)]
+    out = [' '.join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    out += [' '.join(c.ljust(w) for c, w in zip(x, widths)).rstrip()
+            for x in lines]
+    return '\n'.join(out)
+
+
+def _number(value):
+    if isinstance(value, float) and not value.is_integer():
+        return '{:,.2f}'.format(value)
+    return '{:,}'.format(int(value))
+
+
+def cmd_poll(args, conf, out):
+    meters = select_meters(args.meter)
+    require_libvirt(conf)
+    agent = _agent(conf, meters)
+    rates = RateTracker()
+    count = args.count if args.count else (2 if args.interval else 1)
+    produced = 0
+    try:
+        for cycle in range(1, count + 1):
+            if cycle > 1:
+                time.sleep(args.interval)
+            samples = [s for s in agent.poll()
+                       if s['counter_name'] in catalogue.BY_NAME]
+            now = time.monotonic()
+            rows = [sample_row(s, cycle, rates.rate(s, now))
+                    for s in sorted(samples, key=_order)]
+            produced += len(rows)
+            if args.format == 'json':
+                for row in rows:
+                    out.write(json.dumps(row, sort_keys=True) + '\n')
+            else:
+                if count > 1:
+                    out.write('-- cycle %d of %d\n' % (cycle, count))
+                out.write((_table(rows, count > 1) if rows else
+                           '(no samples: try `ceilometer-perf check`)')
+                          + '\n')
+            out.flush()
+    finally:
+        agent.close()
+    return EXIT_OK if produced else EXIT_NOTHING
+
+
+def _order(sample):
+    meta = sample.get('resource_metadata') or {}
+    return (str(meta.get('display_name')), sample['resource_id'],
+            sample['counter_name'])
+
+
+def cmd_check(args, conf, out):
+    from ceilometer_perf import diagnosis
+    connection, _version = require_libvirt(conf)
+    if not conf.debug:
+        # The report explains every missing meter; the dry run's
+        # once-per-host warnings would only repeat it.
+        logging.getLogger('ceilometer_perf').setLevel(logging.ERROR)
+        logging.getLogger('ceilometer.compute').setLevel(logging.CRITICAL)
+    report = diagnosis.diagnose(conf, connection)
+    if args.format == 'json':
+        out.write(json.dumps(report, indent=2, sort_keys=True) + '\n')
+    else:
+        out.write(diagnosis.render(report) + '\n')
+    return EXIT_OK if any(m['ok'] for m in report['meters']) \
+        else EXIT_NOTHING
+
+
+def cmd_merge_polling(args, out):
+    from ceilometer_perf import deploy
+    try:
+        added, backup = deploy.merge_file(args.file, deploy.merge_polling)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise CommandError('cannot merge into %s: %s'
+                           % (args.file, exc)) from exc
+    if added:
+        out.write('%s: added source(s) %s%s\n' % (
+            args.file, ', '.join(added),
+            ' (backup: %s)' % backup if backup else ''))
+    else:
+        out.write('%s: already has the ceilometer-perf sources\n'
+                  % args.file)
+    return EXIT_OK
+
+
+def cmd_perf_events(args, out):
+    from ceilometer_perf import deploy
+    out.write(','.join(deploy.countable_perf_events()) + '\n')
+    return EXIT_OK
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog='ceilometer-perf',
+        description='See what ceilometer-perf reports on this host, and '
+                    'why a meter is missing.',
+        epilog='Other options (--config-file, --config-dir, --debug) are '
+               "passed to Ceilometer's configuration.")
+    sub = parser.add_subparsers(dest='command')
+    sub.required = True
+    poll = sub.add_parser('poll', help='poll the local instances and print '
+                                       'the samples')
+    poll.add_argument('--meter', action='append', metavar='PATTERN',
+                      help='meter name or shell pattern (repeatable); '
+                           'default: every meter')
+    poll.add_argument('--format', choices=['table', 'json'], default='table')
+    poll.add_argument('--interval', type=float, default=0, metavar='S',
+                      help='seconds between polls; rates of cumulative '
+                           'meters are shown from the second poll on')
+    poll.add_argument('--count', type=int, default=0, metavar='N',
+                      help='number of polls (default 1, or 2 with '
+                           '--interval)')
+    check = sub.add_parser('check', help='report what this host and its '
+                                         'instances can produce, and why not')
+    check.add_argument('--format', choices=['text', 'json'], default='text')
+    merge = sub.add_parser(
+        'merge-polling', help="add the plugin's sources to a polling.yaml "
+                              '(idempotent, keeps your edits, backs up)')
+    merge.add_argument('file', help='e.g. /etc/ceilometer/polling.yaml')
+    sub.add_parser('perf-events',
+                   help='print the perf events this host can count, for '
+                        'nova.conf [libvirt] enabled_perf_events')
+    for p in (poll, check):
+        p.add_argument('--libvirt-uri', metavar='URI',
+                       help="override Ceilometer's libvirt_uri")
+    return parser
+
+
+def main(argv=None, out=None):
+    out = out or sys.stdout
+    parser = build_parser()
+    args, oslo_args = parser.parse_known_args(argv)
+    if getattr(args, 'count', 0) < 0 or getattr(args, 'interval', 0) < 0:
+        parser.error('--count and --interval must not be negative')
+    # Ceilometer still imports eventlet, which warns about itself.
+    warnings.filterwarnings('ignore', message=r'(?s).*eventlet')
+    offline = {'merge-polling': cmd_merge_polling,
+               'perf-events': cmd_perf_events}
+    try:
+        if args.command in offline:
+            return offline[args.command](args, out)
+        import libvirt
+        # Errors are reported here, once; keep libvirt from printing too.
+        libvirt.registerErrorHandler(lambda ctx, err: None, None)
+        conf = load_conf(oslo_args, args.libvirt_uri)
+        command = cmd_poll if args.command == 'poll' else cmd_check
+        return command(args, conf, out)
+    except CommandError as exc:
+        sys.stderr.write('ceilometer-perf: error: %s\n' % exc)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR
+
+
+if __name__ == '__main__':
+    sys.exit(main())

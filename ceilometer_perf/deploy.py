@@ -1,0 +1,119 @@
+"""What a deployment needs, derived from the catalogue and the host.
+
+The polling.yaml sources (cheap meters often, slow ones in their own task),
+merged into an operator's file without clobbering it, and the nova
+`[libvirt] enabled_perf_events` this host can really count.
+"""
+
+import os
+import shutil
+import time
+
+import yaml
+
+from ceilometer_perf import catalogue
+from ceilometer_perf import hostcheck
+from ceilometer_perf import reader
+
+HEADER = """\
+# ceilometer-perf polling sources, generated from the meter catalogue
+# (ceilometer_perf/catalogue.py; `tools/sync-catalogue` rewrites this file).
+# Merge them into /etc/ceilometer/polling.yaml with
+#     ceilometer-perf merge-polling /etc/ceilometer/polling.yaml
+#
+# Ceilometer runs one polling task per interval and ceilometer-perf makes one
+# bulk libvirt call per task and cycle, asking only for the stats groups that
+# task's meters need.  Counters from the PERF and STATE groups cost ~0.04 ms
+# per instance and never wait on QEMU.  Meters that need CPU_TOTAL or VCPU
+# (~2 ms per instance, and they block on a hung QEMU) are kept in their own,
+# slower source: another interval, another task, another call.
+"""
+
+FAST_INTERVAL = 60
+VPMU_INTERVAL = 600
+SLOW_INTERVAL = 300
+
+
+def polling_sources():
+    """The plugin's polling.yaml sources, from the catalogue."""
+    fast, slow, vpmu = [], [], []
+    for meter in catalogue.METERS:
+        if meter.kind == catalogue.KIND_VPMU:
+            vpmu.append(meter.name)
+        elif set(meter.groups) & reader.SLOW_GROUPS:
+            slow.append(meter.name)
+        else:
+            fast.append(meter.name)
+    sources = [{'name': 'perf_counters', 'interval': FAST_INTERVAL,
+                'meters': fast}]
+    if slow:
+        sources.append({'name': 'perf_cpu_total', 'interval': SLOW_INTERVAL,
+                        'meters': slow})
+    sources.append({'name': 'perf_vpmu', 'interval': VPMU_INTERVAL,
+                    'meters': vpmu})
+    return sources
+
+
+def polling_yaml():
+    return HEADER + '---\n' + yaml.safe_dump(
+        {'sources': polling_sources()}, default_flow_style=False,
+        sort_keys=False)
+
+
+def merge_polling(existing):
+    """The operator's polling definition plus ours, theirs kept as is.
+
+    A source of ours that is missing is added; one the operator already
+    has (by name) is left alone, so their interval or meter edits stay.
+    Returns (merged dict, names of the sources added).
+    """
+    merged = dict(existing or {})
+    sources = list(merged.get('sources') or [])
+    have = {s.get('name') for s in sources if isinstance(s, dict)}
+    added = []
+    for source in polling_sources():
+        if source['name'] not in have:
+            sources.append(source)
+            added.append(source['name'])
+    merged['sources'] = sources
+    return merged, added
+
+
+def merge_file(path, merge, dump=yaml.safe_dump):
+    """Apply merge(dict) -> (dict, added) to a YAML file, with a backup.
+
+    Idempotent: when nothing is added, the file is not touched.
+    """
+    existing = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            existing = yaml.safe_load(f) or {}
+        if not isinstance(existing, dict):
+            raise ValueError('%s: expected a YAML mapping' % path)
+    merged, added = merge(existing)
+    if not added:
+        return added, None
+    backup = None
+    if os.path.exists(path):
+        backup = '%s.%s.bak' % (path, time.strftime('%Y%m%d%H%M%S'))
+        shutil.copy2(path, backup)
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        dump(merged, f, default_flow_style=False, sort_keys=False)
+    os.replace(tmp, path)
+    return added, backup
+
+
+def countable_perf_events():
+    """libvirt perf events this host can count, probed.
+
+    Hardware events only with a usable PMU, RDT events only with the
+    intel_cqm PMU: listing one the host lacks makes guests fail to start.
+    """
+    events = sorted(catalogue.SOFTWARE_EVENTS) \
+        if hostcheck.software_events().ok else []
+    if hostcheck.hardware_pmu().ok:
+        events += sorted(catalogue.HARDWARE_EVENTS)
+    if hostcheck.rdt_perf_pmu().ok:
+        events += sorted(catalogue.RDT_EVENTS)
+    return events

@@ -1,0 +1,236 @@
+"""`ceilometer-perf check`: what this host can produce, and why not.
+
+Host capabilities are probed (hostcheck), instances are read from libvirt,
+and which meters produce samples is found by a dry run of the plugin's real
+pollsters through Ceilometer's polling code, so the verdicts agree with
+`ceilometer-perf poll` by construction; the probes explain the gaps.
+"""
+
+import os
+import platform
+import time
+from xml.etree import ElementTree
+
+from ceilometer_perf import catalogue
+from ceilometer_perf import hostcheck
+from ceilometer_perf import pollsters
+from ceilometer_perf import reader
+from ceilometer_perf import resctrl
+from ceilometer_perf import vpmu
+
+NOVA_NAMESPACES = ('http://openstack.org/xmlns/libvirt/nova/1.1',
+                   'http://openstack.org/xmlns/libvirt/nova/1.0')
+HARD_REBOOT = 'existing instances need a hard reboot to pick it up'
+
+
+def _version(number):
+    return '%d.%d.%d' % (number // 1000000, number // 1000 % 1000,
+                         number % 1000)
+
+
+def nova_metadata(root):
+    """(display name, [missing fields]) of the nova metadata discovery needs.
+
+    Ceilometer's libvirt_metadata discovery needs the instance name, the
+    flavor with its id (else it asks the Nova API) and the owner ids.
+    """
+    for ns in NOVA_NAMESPACES:
+        inst = root.find('./metadata/{%s}instance' % ns)
+        if inst is None:
+            continue
+        q = '{%s}' % ns
+        missing = []
+        name = inst.find(q + 'name')
+        if name is None or not name.text:
+            missing.append('name')
+        flavor = inst.find(q + 'flavor')
+        if flavor is None:
+            missing.append('flavor')
+        elif not flavor.get('id'):
+            missing.append('flavor id')
+        for who in ('user', 'project'):
+            node = inst.find('%sowner/%s%s' % (q, q, who))
+            if node is None or not node.get('uuid'):
+                missing.append('owner %s uuid' % who)
+        return (name.text if name is not None else None), missing
+    return None, ['the whole <nova:instance> block']
+
+
+def instance_facts(domain, counted):
+    xml = domain.XMLDesc(0)
+    root = ElementTree.fromstring(xml)  # noqa: S314 - from local libvirtd
+    display_name, missing = nova_metadata(root)
+    enabled = sorted(e.get('name') for e in root.findall('./perf/event')
+                     if e.get('enabled') == 'yes')
+    state = vpmu.parse_domain_xml(xml)
+    active = bool(domain.isActive())
+    return {'domain': domain.name(), 'uuid': domain.UUIDString(),
+            'name': display_name or domain.name(),
+            'running': active,
+            'nova_metadata_missing': missing,
+            'discoverable': not missing,
+            'perf_events_enabled': enabled,
+            'perf_events_counted': sorted(counted) if active else [],
+            'vpmu': {'enabled': state.enabled,
+                     'decided_by': state.decided_by,
+                     'cpu_mode': state.cpu_mode}}
+
+
+def _dry_poll(conf):
+    """Instance ids per meter from two real polls, a second apart."""
+    from ceilometer_perf import localagent
+    agent = localagent.LocalAgent(
+        [{'name': 'check', 'interval': 60,
+          'meters': [m.name for m in catalogue.METERS]}], conf)
+    produced = {m.name: set() for m in catalogue.METERS}
+    try:
+        for attempt in range(2):
+            if attempt:
+                time.sleep(1)   # derived meters need two polls
+            for s in agent.poll():
+                if s['counter_name'] in produced:
+                    produced[s['counter_name']].add(s['resource_id'])
+    finally:
+        agent.close()
+    return produced
+
+
+def explain(meter, host, instances):
+    """(reason, fix) for instances that get no sample of this meter."""
+    if not instances:
+        return ('no running instance with complete nova metadata',
+                'start instances through nova; Ceilometer discovers them '
+                'from the nova metadata in the libvirt domain XML')
+    for event in meter.perf_events():
+        kind = pollsters.event_class(event)
+        if kind == 'hardware' and not host['hardware_pmu']['ok']:
+            return ('%s: %s' % (event, host['hardware_pmu']['detail']),
+                    'hardware events need a host PMU: bare metal, or a '
+                    'virtual host with a vPMU')
+        if kind == 'rdt' and not host['rdt_perf_pmu']['ok']:
+            if not meter.fallback:
+                return ('%s: %s' % (event, host['rdt_perf_pmu']['detail']),
+                        'on kernels from 4.14 on, cache and memory '
+                        'bandwidth monitoring goes through resctrl')
+            problems = host['resctrl_problems'][meter.fallback]
+            if problems:
+                return ('no perf %s (%s) and no resctrl %s: %s'
+                        % (event, host['rdt_perf_pmu']['detail'],
+                           meter.fallback, problems[0]),
+                        'a host with Intel RDT monitoring and resctrl '
+                        'mounted (see README, "Cache and memory bandwidth '
+                        'monitors")')
+            return ('no resctrl %s monitor on instance %s'
+                    % (meter.fallback, ', '.join(i['name']
+                                                  for i in instances)),
+                    'add a <cachetune>/<memorytune> monitor to the domain '
+                    '(see README, "Cache and memory bandwidth monitors")')
+        lacking = [i['name'] for i in instances
+                   if event not in i['perf_events_counted']]
+        if lacking:
+            return ('%s: not in nova [libvirt] enabled_perf_events for '
+                    'instance %s' % (event, ', '.join(lacking)),
+                    'add %s to [libvirt] enabled_perf_events in nova.conf; '
+                    '%s' % (event, HARD_REBOOT))
+    return ('no sample from the plugin (see the polling agent log)', '')
+
+
+def diagnose(conf, connection):
+    conn_call = connection.call
+    support = resctrl.host_support()
+    host = {
+        'libvirt_uri': connection.uri,
+        'libvirt_version': _version(conn_call(lambda c: c.getLibVersion())),
+        'hypervisor': '%s %s' % (
+            conn_call(lambda c: c.getType()),
+            _version(conn_call(lambda c: c.getVersion()))),
+        'kernel': platform.release(),
+        'hardware_pmu': vars(hostcheck.hardware_pmu()),
+        'software_events': vars(hostcheck.software_events()),
+        'rdt_perf_pmu': vars(hostcheck.rdt_perf_pmu()),
+        'resctrl': vars(hostcheck.resctrl_monitoring()),
+        'resctrl_problems': {
+            feature: support.problems([feature])
+            for feature in resctrl.QUANTITIES},
+    }
+    snap = reader.BulkReader(connection).snapshot({}, {'perf', 'state'})
+    instances = []
+    for domain in conn_call(lambda c: c.listAllDomains()):
+        record = snap.get(domain.UUIDString())
+        counted = {k[len('perf.'):] for k in (record.stats if record else {})
+                   if k.startswith('perf.')}
+        try:
+            instances.append(instance_facts(domain, counted))
+        except Exception:  # noqa: S112 - vanished while we looked
+            continue
+    instances.sort(key=lambda i: (i['name'], i['uuid']))
+    produced = _dry_poll(conf)
+    pollable = [i for i in instances if i['running'] and i['discoverable']]
+    meters = []
+    for meter in catalogue.METERS:
+        ids = produced[meter.name]
+        lacking = [i for i in pollable if i['uuid'] not in ids]
+        entry = {'meter': meter.name, 'ok': bool(ids),
+                 'instances': sorted(i['name'] for i in pollable
+                                     if i['uuid'] in ids),
+                 'reason': None, 'fix': None}
+        if lacking:
+            entry['reason'], entry['fix'] = explain(meter, host, lacking)
+        elif not ids:
+            entry['reason'], entry['fix'] = explain(meter, host, [])
+        meters.append(entry)
+    return {'host': host, 'instances': instances, 'meters': meters,
+            'hostname': os.uname().nodename}
+
+
+def _yes(probe):
+    return ('yes' if probe['ok'] else 'no') + ' - ' + probe['detail']
+
+
+def render(report):
+    host = report['host']
+    lines = ['Host %s' % report['hostname'],
+             '  libvirt %s, %s, at %s; kernel %s' % (
+                 host['libvirt_version'], host['hypervisor'],
+                 host['libvirt_uri'], host['kernel']),
+             '  hardware PMU:           %s' % _yes(host['hardware_pmu']),
+             '  software perf events:   %s' % _yes(host['software_events']),
+             '  RDT perf (cmt/mbm):     %s' % _yes(host['rdt_perf_pmu']),
+             '  resctrl monitoring:     %s' % _yes(host['resctrl']),
+             '',
+             'Instances (%d)' % len(report['instances'])]
+    for inst in report['instances']:
+        state = 'running' if inst['running'] else 'shut off (no samples)'
+        meta = ('nova metadata ok' if inst['discoverable'] else
+                'NOT discovered by Ceilometer, nova metadata lacks %s'
+                % ', '.join(inst['nova_metadata_missing']))
+        v = inst['vpmu']
+        lines.append('  %s (%s, %s): %s; %s' % (
+            inst['name'], inst['domain'], inst['uuid'], state, meta))
+        lines.append('      perf events: %s; vPMU %s (%s, cpu mode %s)' % (
+            ', '.join(inst['perf_events_enabled']) or 'none',
+            'on' if v['enabled'] else 'off', v['decided_by'],
+            v['cpu_mode']))
+    lines += ['', 'Meters']
+    if not any(i['running'] and i['discoverable']
+               for i in report['instances']):
+        reason, fix = explain(None, report['host'], [])
+        lines += ['  No meter can produce samples: %s.' % reason,
+                  '  Fix: %s.' % fix]
+        return '\n'.join(lines)
+    width = max(len(m['meter']) for m in report['meters'])
+    for m in report['meters']:
+        status = 'OK' if m['ok'] else 'NO'
+        detail = ('%d instance(s)' % len(m['instances'])) if m['ok'] else ''
+        if m['reason']:
+            detail = (detail + '; not for others: ' if detail else '') + \
+                m['reason']
+        lines.append('  %s  %s  %s' % (status, m['meter'].ljust(width),
+                                       detail))
+        if m['fix']:
+            lines.append('  %s  %s  fix: %s' % (' ' * len(status),
+                                                 ' ' * width, m['fix']))
+    ok = sum(1 for m in report['meters'] if m['ok'])
+    lines += ['', '%d of %d meters produce samples on this host.'
+              % (ok, len(report['meters']))]
+    return '\n'.join(lines)

@@ -1,0 +1,80 @@
+"""What this host can count, probed rather than guessed.
+
+Used by `ceilometer-perf check`: the kernel is asked directly whether it can
+open a hardware and a software perf event, and sysfs whether the RDT perf
+PMU (kernels before 4.14) or resctrl monitoring exists.
+"""
+
+import ctypes
+import dataclasses
+import errno
+import os
+import platform
+
+from ceilometer_perf import resctrl
+
+# perf_event_open(2) syscall numbers by machine.
+_SYSCALL = {'x86_64': 298, 'aarch64': 241, 'ppc64le': 319, 's390x': 331,
+            'i686': 336}
+PERF_TYPE_HARDWARE = 0
+PERF_TYPE_SOFTWARE = 1
+PERF_COUNT_HW_CPU_CYCLES = 0
+PERF_COUNT_SW_CPU_CLOCK = 0
+_ATTR_SIZE = 64          # PERF_ATTR_SIZE_VER0: every kernel accepts it
+_DISABLED_EXCL_KERNEL_HV = (1 << 0) | (1 << 5) | (1 << 6)
+
+
+@dataclasses.dataclass
+class Probe:
+    ok: bool
+    detail: str
+
+
+def perf_event_probe(event_type, config):
+    """Try to open (and close) one perf event on this process."""
+    nr = _SYSCALL.get(platform.machine())
+    if nr is None:
+        return Probe(False, 'perf_event_open not probed on %s'
+                     % platform.machine())
+    attr = (ctypes.c_uint8 * _ATTR_SIZE)()
+    ctypes.c_uint32.from_buffer(attr, 0).value = event_type
+    ctypes.c_uint32.from_buffer(attr, 4).value = _ATTR_SIZE
+    ctypes.c_uint64.from_buffer(attr, 8).value = config
+    ctypes.c_uint64.from_buffer(attr, 40).value = _DISABLED_EXCL_KERNEL_HV
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(ctypes.c_long(nr), ctypes.byref(attr),
+                      ctypes.c_int(0), ctypes.c_int(-1), ctypes.c_int(-1),
+                      ctypes.c_ulong(0))
+    if fd >= 0:
+        os.close(fd)
+        return Probe(True, 'perf_event_open succeeded')
+    err = ctypes.get_errno()
+    return Probe(False, 'perf_event_open failed: %s (%s)'
+                 % (errno.errorcode.get(err, err), os.strerror(err)))
+
+
+def hardware_pmu():
+    probe = perf_event_probe(PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES)
+    if not probe.ok:
+        probe.detail = 'host has no usable hardware PMU (%s)' % probe.detail
+    return probe
+
+
+def software_events():
+    return perf_event_probe(PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK)
+
+
+def rdt_perf_pmu(sysfs='/sys/bus/event_source/devices'):
+    """The intel_cqm perf PMU that libvirt's cmt/mbmt/mbml events need."""
+    path = os.path.join(sysfs, 'intel_cqm')
+    if os.path.isdir(path):
+        return Probe(True, '%s present' % path)
+    return Probe(False, 'kernel %s has no perf CMT/MBM PMU (%s missing; '
+                 'removed in Linux 4.14)' % (platform.release(), path))
+
+
+def resctrl_monitoring():
+    """resctrl cache / memory bandwidth monitoring, as libvirt needs it."""
+    support = resctrl.host_support()
+    return Probe(not support.problems(), support.summary())

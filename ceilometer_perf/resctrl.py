@@ -1,0 +1,392 @@
+"""Cache occupancy and memory bandwidth from libvirt's resctrl monitors.
+
+From Linux 4.14 on, cache and memory bandwidth monitoring (Intel RDT CMT and
+MBM, AMD PQoS) is the resctrl filesystem's, not perf's.  libvirt reports the
+``<monitor>`` elements of a domain's ``<cachetune>`` (4.10+) and
+``<memorytune>`` (6.0+) in the bulk stats: ``cpu.cache.monitor.*`` in the
+CPU_TOTAL group, ``memory.bandwidth.monitor.*`` in the MEMORY group.  This
+module turns those keys into one value per instance, with a per-monitor
+breakdown; it knows nothing about meters or libvirt connections.
+
+Cache occupancy is a level (bytes in use now).  The bandwidth keys are
+cumulative byte counters, so bytes/s is the difference between two polls of
+the same domain boot; never across a reset.
+"""
+
+import collections
+import dataclasses
+import os
+import threading
+from xml.etree import ElementTree
+
+# Monitoring features, named as the kernel's mon_data files and libvirt's
+# capabilities name them.
+LLC_OCCUPANCY = 'llc_occupancy'
+MBM_TOTAL = 'mbm_total_bytes'
+MBM_LOCAL = 'mbm_local_bytes'
+
+# libvirt only ever looks for resctrl here.
+RESCTRL_MOUNT = '/sys/fs/resctrl'
+
+
+@dataclasses.dataclass(frozen=True)
+class Quantity:
+    """Where one monitoring feature lives in a domain's stats record."""
+    feature: str
+    prefix: str         # monitor keys start with this
+    domain: str         # 'bank' (an L3 cache id) or 'node' (a controller)
+    field: str          # the value key under each bank or node
+    cumulative: bool
+
+    def key(self, *parts):
+        return self.prefix + '.'.join(str(p) for p in parts)
+
+
+QUANTITIES = {q.feature: q for q in (
+    Quantity(LLC_OCCUPANCY, 'cpu.cache.monitor.', 'bank', 'bytes', False),
+    Quantity(MBM_TOTAL, 'memory.bandwidth.monitor.', 'node', 'bytes.total',
+             True),
+    Quantity(MBM_LOCAL, 'memory.bandwidth.monitor.', 'node', 'bytes.local',
+             True),
+)}
+
+
+class Incomplete(ValueError):
+    """The record announces monitors, banks or nodes it does not carry."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Monitor:
+    """One <monitor> of a domain: its value on each cache bank or node."""
+    name: str
+    vcpus: str
+    values: tuple           # ((bank or node id, value), ...)
+    counted: bool = True    # False when a monitor over more vCPUs has it
+
+    def total(self):
+        return sum(value for _, value in self.values)
+
+
+def parse_vcpus(text):
+    """libvirt's vCPU list ('0-3,5') as a frozenset, or None."""
+    if not text:
+        return None
+    vcpus = set()
+    try:
+        for part in text.split(','):
+            first, _, last = part.strip().partition('-')
+            vcpus.update(range(int(first), int(last or first) + 1))
+    except ValueError:
+        return None
+    return frozenset(vcpus)
+
+
+def _mark_nested(monitors):
+    """Mark monitors another monitor of the domain already counts.
+
+    A cachetune's default monitor (same vCPUs as its allocation) reads the
+    allocation's resctrl group, whose counts include those of the group's
+    other monitors (the kernel adds child monitoring groups in), so summing
+    every monitor would count those vCPUs twice.
+    """
+    sets = [parse_vcpus(m.vcpus) for m in monitors]
+    marked = []
+    for i, (monitor, mine) in enumerate(zip(monitors, sets)):
+        nested = mine is not None and any(
+            other is not None and (mine < other or (mine == other and j < i))
+            for j, other in enumerate(sets) if j != i)
+        marked.append(dataclasses.replace(monitor, counted=not nested))
+    return tuple(marked)
+
+
+def read_monitors(stats, feature):
+    """The domain's monitors of one feature, as a tuple of Monitor.
+
+    Empty when the domain has none (or the host's monitors lack this
+    feature); raises Incomplete when the record is cut short.
+    """
+    quantity = QUANTITIES[feature]
+    count = stats.get(quantity.key('count'))
+    if not count:
+        return ()
+    monitors = []
+    present = missing = 0
+    for n in range(count):
+        domains = stats.get(quantity.key(n, quantity.domain, 'count'))
+        if domains is None:
+            raise Incomplete('monitor %d of %d has no %s count'
+                             % (n, count, quantity.domain))
+        values = []
+        for m in range(domains):
+            domain_id = stats.get(quantity.key(n, quantity.domain, m, 'id'))
+            value = stats.get(quantity.key(n, quantity.domain, m,
+                                           quantity.field))
+            if domain_id is None:
+                raise Incomplete('monitor %d %s %d has no id'
+                                 % (n, quantity.domain, m))
+            if value is None:
+                missing += 1
+                continue
+            present += 1
+            values.append((domain_id, value))
+        monitors.append(Monitor(
+            name=stats.get(quantity.key(n, 'name')) or 'monitor%d' % n,
+            vcpus=stats.get(quantity.key(n, 'vcpus')), values=tuple(values)))
+    if not present:
+        # libvirt reports only the features the host has (e.g. no
+        # mbm_local_bytes): no monitor of this feature.
+        return ()
+    if missing:
+        raise Incomplete('%d of %d %ss lack %s'
+                         % (missing, missing + present, quantity.domain,
+                            quantity.field))
+    return _mark_nested(monitors)
+
+
+def breakdown(monitors, unit_key, rates=None):
+    """Resource metadata: each monitor with its banks or nodes."""
+    out = []
+    for monitor in monitors:
+        values = monitor.values
+        if rates is not None:
+            values = [(d, rates[(monitor.name, d)]) for d, _ in values]
+        domain = 'banks' if unit_key == 'bytes' else 'nodes'
+        out.append({'name': monitor.name, 'vcpus': monitor.vcpus,
+                    'counted': monitor.counted,
+                    unit_key: sum(v for _, v in values),
+                    domain: [{'id': d, unit_key: v} for d, v in values]})
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class CounterReading:
+    """Cumulative byte counters of one domain boot at one poll."""
+    domain_id: int
+    read_at: float
+    counters: dict          # {(monitor name, node id): bytes}
+
+
+def rates_between(previous, current):
+    """Bytes/s per counter between two readings, or None.
+
+    None on the first poll and across anything that looks like a reset: a
+    new domain id (restart, migration), a different set of counters, or a
+    counter going down (its resctrl group recreated; a 64-bit byte counter
+    does not wrap in practice: ~6 years at 100 GB/s).
+    """
+    if previous is None or previous.domain_id != current.domain_id:
+        return None
+    if previous.counters.keys() != current.counters.keys():
+        return None
+    elapsed = current.read_at - previous.read_at
+    if elapsed <= 0:
+        return None
+    rates = {}
+    for key, value in current.counters.items():
+        delta = value - previous.counters[key]
+        if delta < 0:
+            return None
+        rates[key] = delta / elapsed
+    return rates
+
+
+class RateTracker:
+    """The last reading per (meter, instance), to turn counters into B/s.
+
+    Bounded: prune() drops the instances libvirt no longer lists.
+    """
+
+    def __init__(self):
+        self._last = {}
+        self._lock = threading.Lock()
+
+    def update(self, key, reading):
+        """(rates, seconds) since the previous reading, or (None, None)."""
+        with self._lock:
+            previous = self._last.get(key)
+            self._last[key] = reading
+        rates = rates_between(previous, reading)
+        if rates is None:
+            return None, None
+        return rates, reading.read_at - previous.read_at
+
+    def forget(self, key):
+        with self._lock:
+            self._last.pop(key, None)
+
+    def prune(self, live_uuids):
+        with self._lock:
+            for key in [k for k in self._last if k[1] not in live_uuids]:
+                del self._last[key]
+
+    def __len__(self):
+        return len(self._last)
+
+
+NO_MONITOR = 'no-monitor'
+INCOMPLETE = 'incomplete'
+BASELINE = 'baseline'        # first poll of a boot, or just after a reset
+
+
+@dataclasses.dataclass
+class Value:
+    """An instance's value, or why there is none (`missing`)."""
+    volume: float = None
+    metadata: dict = None
+    missing: str = None
+    detail: str = ''
+
+
+class MonitorValues:
+    """Per-instance values of the resctrl monitoring features."""
+
+    def __init__(self):
+        self.rates = RateTracker()
+
+    def value(self, feature, stats, domain_id, read_at, key):
+        """The Value of feature for a domain's stats record.
+
+        key names the rate state: (meter name, instance uuid).
+        """
+        # A rate needs two complete readings in a row: a counter reset
+        # hidden behind a poll without one would go unseen.
+        try:
+            monitors = read_monitors(stats, feature)
+        except Incomplete as exc:
+            self.rates.forget(key)
+            return Value(missing=INCOMPLETE, detail=str(exc))
+        if not monitors:
+            self.rates.forget(key)
+            return Value(missing=NO_MONITOR)
+        counted = [m for m in monitors if m.counted]
+        metadata = {'monitoring_source': 'resctrl'}
+        if not QUANTITIES[feature].cumulative:
+            metadata['resctrl_monitors'] = breakdown(monitors, 'bytes')
+            return Value(volume=sum(m.total() for m in counted),
+                         metadata=metadata)
+        reading = CounterReading(domain_id, read_at, {
+            (m.name, d): v for m in monitors for d, v in m.values})
+        rates, elapsed = self.rates.update(key, reading)
+        if rates is None:
+            return Value(missing=BASELINE)
+        metadata['resctrl_monitors'] = breakdown(monitors, 'bytes_per_second',
+                                                 rates)
+        metadata['rate_interval_seconds'] = round(elapsed, 3)
+        volume = sum(rates[(m.name, d)] for m in counted for d, _ in m.values)
+        return Value(volume=volume, metadata=metadata)
+
+    def prune(self, snapshot):
+        self.rates.prune(set(snapshot.records))
+
+
+# What the host offers, for `ceilometer-perf check` and the log hint.
+
+CPU_FLAGS = {LLC_OCCUPANCY: 'cqm_occup_llc', MBM_TOTAL: 'cqm_mbm_total',
+             MBM_LOCAL: 'cqm_mbm_local'}
+
+
+@dataclasses.dataclass(frozen=True)
+class HostSupport:
+    """Resctrl monitoring on the host where this process runs."""
+    cpu_flags: tuple            # the cqm_* flags of /proc/cpuinfo
+    kernel_has_resctrl: bool    # resctrl in /proc/filesystems
+    mount_points: tuple         # where resctrl is mounted
+    mon_features: tuple         # info/L3_MON/mon_features
+    num_rmids: int = None       # how many monitoring groups the host has
+
+    @property
+    def mounted(self):
+        return RESCTRL_MOUNT in self.mount_points
+
+    def supports(self, feature):
+        return self.mounted and feature in self.mon_features
+
+    def problems(self, features=tuple(QUANTITIES)):
+        """Why monitors of these features cannot work here, root cause first.
+
+        Empty when they can.
+        """
+        if not (self.cpu_flags or self.mon_features):
+            return ['the CPU reports no cache or memory bandwidth '
+                    'monitoring (no cqm_* flag in /proc/cpuinfo; virtual '
+                    'machines rarely get one)']
+        if not self.kernel_has_resctrl:
+            return ['the kernel has no resctrl filesystem (needs Linux '
+                    '4.14+ built with CONFIG_X86_CPU_RESCTRL)']
+        if not self.mounted:
+            where = (' (mounted at %s instead)' % ', '.join(self.mount_points)
+                     if self.mount_points else '')
+            return ['resctrl is not mounted at %s, where libvirt looks%s: '
+                    'mount -t resctrl resctrl %s, then restart libvirtd'
+                    % (RESCTRL_MOUNT, where, RESCTRL_MOUNT)]
+        if not self.mon_features:
+            return ['resctrl has no L3 monitoring (%s/info/L3_MON/'
+                    'mon_features missing or empty)' % RESCTRL_MOUNT]
+        return ['resctrl does not offer %s (mon_features: %s)'
+                % (f, ', '.join(self.mon_features))
+                for f in features if f not in self.mon_features]
+
+    def summary(self):
+        problems = self.problems()
+        if not problems:
+            return 'resctrl monitoring available (%s)' % ', '.join(
+                self.mon_features)
+        return '; '.join(problems)
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _unescape_mount(path):
+    # /proc/mounts escapes space, tab, newline and backslash as octal.
+    for code in ('\\040', '\\011', '\\012', '\\134'):
+        path = path.replace(code, chr(int(code[1:], 8)))
+    return path
+
+
+def host_support(root='/'):
+    """Probe /proc and sysfs (under root, for tests) for resctrl monitoring."""
+    def under(path):
+        return os.path.join(root, path.lstrip('/'))
+
+    flags = set()
+    for line in (_read(under('/proc/cpuinfo')) or '').splitlines():
+        name, _, value = line.partition(':')
+        if name.strip() == 'flags':
+            flags.update(f for f in value.split() if f.startswith('cqm'))
+    filesystems = (_read(under('/proc/filesystems')) or '').split()
+    mounts = []
+    for line in (_read(under('/proc/mounts')) or '').splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == 'resctrl':
+            mounts.append(_unescape_mount(fields[1]))
+    features = ()
+    rmids = None
+    if RESCTRL_MOUNT in mounts:
+        info = under(RESCTRL_MOUNT + '/info/L3_MON')
+        features = tuple((_read(os.path.join(info, 'mon_features'))
+                          or '').split())
+        text = (_read(os.path.join(info, 'num_rmids')) or '').strip()
+        rmids = int(text) if text.isdigit() else None
+    return HostSupport(cpu_flags=tuple(sorted(flags)),
+                       kernel_has_resctrl='resctrl' in filesystems,
+                       mount_points=tuple(mounts), mon_features=features,
+                       num_rmids=rmids)
+
+
+def libvirt_monitors(capabilities_xml):
+    """{feature: max monitors} libvirt's capabilities offer to domains."""
+    root = ElementTree.fromstring(capabilities_xml)  # noqa: S314 - libvirtd
+    offered = collections.OrderedDict()
+    for path in ('./host/cache/monitor', './host/memory_bandwidth/monitor'):
+        for monitor in root.findall(path):
+            limit = monitor.get('maxMonitors')
+            for feature in monitor.findall('feature'):
+                offered[feature.get('name')] = (
+                    int(limit) if limit and limit.isdigit() else None)
+    return dict(offered)

@@ -1,0 +1,73 @@
+#!/bin/bash
+# devstack plugin for ceilometer-perf: install next to Ceilometer, tell
+# nova which perf events to count, merge our polling sources (and Gnocchi
+# mapping) into Ceilometer's files without clobbering them.
+
+function ceilometer_perf_bin {
+    echo "$(get_python_exec_prefix)/ceilometer-perf"
+}
+
+function install_ceilometer_perf {
+    setup_develop "$CEILOMETER_PERF_DIR"
+}
+
+function configure_ceilometer_perf_nova {
+    local events=$CEILOMETER_PERF_ENABLED_PERF_EVENTS
+    local conf=${NOVA_CPU_CONF:-$NOVA_CONF}
+    if [[ -z "$events" ]]; then
+        return 0
+    fi
+    if [[ "$events" == "auto" ]]; then
+        events=$("$(ceilometer_perf_bin)" perf-events) \
+            || die $LINENO "ceilometer-perf perf-events failed"
+    fi
+    iniset "$conf" libvirt enabled_perf_events "$events"
+}
+
+function configure_ceilometer_perf_polling {
+    if [[ "$CEILOMETER_PERF_POLLING" != "True" ]]; then
+        return 0
+    fi
+    "$(ceilometer_perf_bin)" merge-polling \
+        "$CEILOMETER_CONF_DIR/polling.yaml" \
+        || die $LINENO "merging polling.yaml failed"
+}
+
+function configure_ceilometer_perf_gnocchi {
+    if [[ "$CEILOMETER_PERF_GNOCCHI" != "True" ]]; then
+        return 0
+    fi
+    if ! is_service_enabled gnocchi-api; then
+        return 0
+    fi
+    "$(ceilometer_perf_bin)" merge-gnocchi \
+        "$CEILOMETER_CONF_DIR/gnocchi_resources.yaml" \
+        || die $LINENO "merging gnocchi_resources.yaml failed"
+}
+
+function clean_ceilometer_perf {
+    rm -f "$CEILOMETER_CONF_DIR"/polling.yaml.*.bak
+    rm -f "$CEILOMETER_CONF_DIR"/gnocchi_resources.yaml.*.bak
+}
+
+if [[ "$1" == "stack" && "$2" == "install" ]]; then
+    echo_summary "Installing ceilometer-perf"
+    install_ceilometer_perf
+elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
+    echo_summary "Configuring ceilometer-perf"
+    configure_ceilometer_perf_nova
+    configure_ceilometer_perf_polling
+    configure_ceilometer_perf_gnocchi
+elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
+    echo_summary "ceilometer-perf: what this host can produce"
+    "$(ceilometer_perf_bin)" check || true
+fi
+
+if [[ "$1" == "unstack" ]]; then
+    # Nothing runs on its own: the pollsters live in ceilometer-polling.
+    :
+fi
+
+if [[ "$1" == "clean" ]]; then
+    clean_ceilometer_perf
+fi

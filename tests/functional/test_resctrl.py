@@ -1,0 +1,117 @@
+"""Cache and bandwidth meters on a real host without resctrl monitoring.
+
+This host (a virtual machine, TCG guests) has neither the perf CMT/MBM PMU
+nor resctrl, as most hosts without Intel RDT or AMD PQoS: the three meters
+must produce nothing, quietly but for one explaining line, and leave the
+other meters alone.
+"""
+
+import logging
+import time
+
+import libvirt
+import pytest
+
+from ceilometer_perf import reader
+from ceilometer_perf import resctrl
+from tests.functional import agent as agent_mod
+from tests.functional.conftest import localguests
+
+RDT_METERS = ['cpu_l3_cache', 'memory.bandwidth.total',
+              'memory.bandwidth.local']
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """(groups, snapshot) of every bulk read the plugin makes."""
+    seen = []
+    real = reader.BulkReader._read
+
+    def spy(self, groups):
+        snap = real(self, groups)
+        seen.append((frozenset(groups), snap))
+        return snap
+    monkeypatch.setattr(reader.BulkReader, '_read', spy)
+    return seen
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def plugin_log():
+    """The plugin's log records (oslo.log setup drops pytest's handler)."""
+    handler = Collect()
+    logger = logging.getLogger('ceilometer_perf')
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)
+
+
+def test_no_monitors_no_samples_one_line(guests, reads, plugin_log):
+    agent = agent_mod.Agent([{'name': 'rdt', 'interval': 60,
+                              'meters': RDT_METERS +
+                              ['perf.event.cpu_clock']}])
+    tables = []
+    for cycle in range(3):
+        if cycle:
+            time.sleep(1.0)     # bandwidth is a rate between polls
+        tables.append(agent_mod.by_meter(agent.poll()))
+    for table in tables:
+        assert not set(RDT_METERS) & set(table), table
+        assert set(table['perf.event.cpu_clock']) == set(guests)
+
+    # One bulk read per cycle, with the groups the three meters need; the
+    # real records say why there is nothing: no monitor on any guest.
+    assert [groups for groups, _ in reads] == [
+        {'perf', 'cpu_total', 'memory'}] * 3
+    for _, snap in reads:
+        ours = [r for r in snap.records.values()
+                if r.name.startswith(localguests.PREFIX)]
+        assert len(ours) == len(guests)
+        for record in ours:
+            assert record.stats['cpu.cache.monitor.count'] == 0
+            assert not [k for k in record.stats
+                        if k.startswith('memory.bandwidth.')]
+
+    # No traceback, no error: one warning for the host, whatever the
+    # number of guests, meters and cycles.
+    assert not [r for r in plugin_log if r.exc_info]
+    warnings = [r.getMessage() for r in plugin_log
+                if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert 'nova does not configure resctrl monitors' in warnings[0]
+    assert resctrl.host_support().summary() in warnings[0]
+
+
+def test_host_probe_agrees_with_libvirt(hypervisor):
+    offered = resctrl.libvirt_monitors(hypervisor.getCapabilities())
+    support = resctrl.host_support()
+    assert set(offered) == {f for f in resctrl.QUANTITIES
+                            if support.supports(f)}
+    if not offered:
+        # What `ceilometer-perf check` will say instead.
+        assert support.problems()
+
+
+def test_tcg_guest_refuses_monitors(hypervisor):
+    # Why no guest here can have a monitor: libvirt wants KVM domains for
+    # <cachetune> and <memorytune>, before it even looks at resctrl.
+    guest = localguests.Guest('rdt-monitor')
+    for tune in ("<cachetune vcpus='0'><monitor level='3' vcpus='0'/>"
+                 "</cachetune>",
+                 "<memorytune vcpus='0'><monitor vcpus='0'/></memorytune>"):
+        xml = localguests.domain_xml(guest).replace(
+            '<vcpu>1</vcpu>', '<vcpu>1</vcpu><cputune>%s</cputune>' % tune)
+        try:
+            hypervisor.createXML(xml, 0).destroy()
+        except libvirt.libvirtError as exc:
+            assert 'only supported for KVM domains' in str(exc)
+        else:
+            pytest.fail('a TCG guest started with %s' % tune)

@@ -1,0 +1,103 @@
+"""The operator command's pure parts: patterns, rates, diagnosis texts."""
+
+import pytest
+from xml.etree import ElementTree
+
+from ceilometer_perf import catalogue
+from ceilometer_perf import cli
+from ceilometer_perf import diagnosis
+from ceilometer_perf import hostcheck
+
+
+@pytest.mark.parametrize('patterns,expected', [
+    (['perf.vpmu'], ['perf.vpmu']),
+    (['perf.event.*_clock'], ['perf.event.cpu_clock',
+                              'perf.event.task_clock']),
+    (['memory.*', 'memory.bandwidth.total'], ['memory.bandwidth.total',
+                                              'memory.bandwidth.local']),
+    (None, [m.name for m in catalogue.METERS]),
+])
+def test_select_meters(patterns, expected):
+    assert cli.select_meters(patterns) == expected
+
+
+def test_unknown_pattern_names_the_known_meters():
+    with pytest.raises(cli.CommandError) as err:
+        cli.select_meters(['perf.cpu.cycles'])
+    assert "unknown meter pattern 'perf.cpu.cycles'" in str(err.value)
+    assert 'perf.event.cpu_cycles' in str(err.value)
+
+
+def _sample(volume, type_='cumulative', meter='perf.event.cpu_clock'):
+    return {'resource_id': 'r1', 'counter_name': meter,
+            'counter_volume': volume, 'counter_type': type_}
+
+
+def test_rates_only_for_cumulative_and_never_across_a_reset():
+    rates = cli.RateTracker()
+    assert rates.rate(_sample(100), 10.0) is None
+    assert rates.rate(_sample(300), 12.0) == 100.0
+    assert rates.rate(_sample(50), 14.0) is None       # counter reset
+    assert rates.rate(_sample(250), 16.0) == 100.0
+    assert rates.rate(_sample(1, 'gauge', 'perf.vpmu'), 18.0) is None
+
+
+NOVA_XML = """<domain><metadata>
+<nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+  <nova:name>web-1</nova:name>%s
+  <nova:owner><nova:user uuid="u"/><nova:project uuid="p"/></nova:owner>
+</nova:instance></metadata></domain>"""
+
+
+@pytest.mark.parametrize('flavor,missing', [
+    ('<nova:flavor name="m1" id="7"/>', []),
+    ('<nova:flavor name="m1"/>', ['flavor id']),
+    ('', ['flavor']),
+])
+def test_nova_metadata_discovery_needs(flavor, missing):
+    root = ElementTree.fromstring(NOVA_XML % flavor)
+    assert diagnosis.nova_metadata(root) == ('web-1', missing)
+
+
+def test_no_nova_metadata():
+    root = ElementTree.fromstring('<domain><name>x</name></domain>')
+    assert diagnosis.nova_metadata(root)[1] == [
+        'the whole <nova:instance> block']
+
+
+HOST = {'hardware_pmu': {'ok': False, 'detail': 'host has no usable '
+                         'hardware PMU (perf_event_open failed: ENOENT)'},
+        'rdt_perf_pmu': {'ok': False, 'detail': 'no intel_cqm'},
+        'resctrl_problems': {'llc_occupancy': ['resctrl is not mounted'],
+                             'mbm_total_bytes': [],
+                             'mbm_local_bytes': []}}
+INSTANCES = [{'name': 'a', 'perf_events_counted': ['cpu_clock']},
+             {'name': 'b', 'perf_events_counted': []}]
+
+
+@pytest.mark.parametrize('meter,reason,fix', [
+    ('perf.event.cpu_cycles', 'cpu_cycles: host has no usable hardware PMU',
+     'host PMU'),
+    ('perf.event.cpu_clock', 'cpu_clock: not in nova [libvirt] '
+     'enabled_perf_events for instance b', 'hard reboot'),
+    ('cpu_l3_cache', 'no perf cmt (no intel_cqm) and no resctrl '
+     'llc_occupancy: resctrl is not mounted', 'resctrl mounted'),
+    ('memory.bandwidth.total', 'no resctrl mbm_total_bytes monitor on '
+     'instance a, b', '<memorytune>'),
+])
+def test_explain(meter, reason, fix):
+    got_reason, got_fix = diagnosis.explain(catalogue.BY_NAME[meter], HOST,
+                                            INSTANCES)
+    assert got_reason.startswith(reason)
+    assert fix in got_fix
+
+
+def test_rdt_perf_pmu_probe(tmp_path):
+    assert not hostcheck.rdt_perf_pmu(str(tmp_path)).ok
+    (tmp_path / 'intel_cqm').mkdir()
+    assert hostcheck.rdt_perf_pmu(str(tmp_path)).ok
+
+
+def test_software_event_probe_opens_a_real_event():
+    # Every Linux kernel has the cpu-clock software event.
+    assert hostcheck.software_events().ok

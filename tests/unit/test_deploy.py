@@ -1,0 +1,69 @@
+"""Deployment helpers: polling sources, merges, generated sample config."""
+
+import os
+import subprocess
+import sys
+
+import yaml
+
+from ceilometer_perf import catalogue
+from ceilometer_perf import deploy
+from ceilometer_perf import reader
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def test_every_meter_in_exactly_one_source():
+    names = [n for s in deploy.polling_sources() for n in s['meters']]
+    assert sorted(names) == sorted(catalogue.BY_NAME)
+
+
+def test_slow_groups_never_share_a_task_with_fast_meters():
+    for source in deploy.polling_sources():
+        groups = set()
+        for name in source['meters']:
+            groups.update(catalogue.BY_NAME[name].groups)
+        if groups & reader.SLOW_GROUPS:
+            assert source['interval'] not in (deploy.FAST_INTERVAL,
+                                              deploy.VPMU_INTERVAL)
+
+
+def test_merge_keeps_operator_sources_and_is_idempotent():
+    theirs = {'sources': [{'name': 'perf_counters', 'interval': 30,
+                           'meters': ['perf.event.cpu_clock']},
+                          {'name': 'cpu', 'interval': 600,
+                           'meters': ['cpu']}]}
+    merged, added = deploy.merge_polling(theirs)
+    assert 'perf_counters' not in added and 'perf_vpmu' in added
+    assert merged['sources'][:2] == theirs['sources']
+    again, added_again = deploy.merge_polling(merged)
+    assert added_again == [] and again == merged
+
+
+def test_merge_into_empty_file(tmp_path):
+    path = tmp_path / 'polling.yaml'
+    added, backup = deploy.merge_file(str(path), deploy.merge_polling)
+    assert backup is None and added
+    assert yaml.safe_load(path.read_text())['sources'] == \
+        deploy.polling_sources()
+
+
+def test_shipped_polling_yaml_is_the_generated_one():
+    with open(os.path.join(ROOT, 'etc', 'ceilometer', 'polling.yaml')) as f:
+        assert f.read() == deploy.polling_yaml()
+
+
+def test_sample_config_is_up_to_date(tmp_path):
+    out = tmp_path / 'sample.conf'
+    subprocess.check_call([
+        os.path.join(os.path.dirname(sys.executable),
+                     'oslo-config-generator'),
+        '--config-file', os.path.join(ROOT, 'etc', 'oslo-config-generator',
+                                      'ceilometer-perf.conf'),
+        '--output-file', str(out)])
+    with open(os.path.join(ROOT, 'etc', 'ceilometer',
+                           'ceilometer-perf.conf.sample')) as f:
+        assert out.read_text() == f.read(), \
+            'run oslo-config-generator --config-file ' \
+            'etc/oslo-config-generator/ceilometer-perf.conf'
