@@ -9,7 +9,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
-@pytest.mark.parametrize('name', ['README.rst', 'devstack/README.rst'])
+@pytest.mark.parametrize('name', ['README.rst', 'devstack/README.rst',
+                                  'docs/performance.rst'])
 def test_rst_renders_cleanly(name):
     with open(os.path.join(ROOT, name)) as f:
         text = f.read()

@@ -14,7 +14,8 @@ from tests.unit import fakes
 from tests.unit.conftest import poll
 
 RECORDS = ['documented-all-perf-events.json',
-           'real-tcg-guests-perf-state.json']
+           'real-tcg-guests-perf-state.json',
+           'documented-resctrl-monitors.json']
 ALL_METERS = [m.name for m in catalogue.METERS]
 
 
@@ -74,6 +75,8 @@ def test_samples_unchanged_from_ceilometers_construction(
     assert any(m.get('user_metadata') == {'stack': 'web'} for m in metas)
     assert any(m['image_ref_url'] for m in metas)
     assert any('vpmu_decided_by' in m for m in metas)
+    if record == 'documented-resctrl-monitors.json':
+        assert any('resctrl_monitors' in m for m in metas)
 
 
 def test_metadata_built_once_per_instance_and_cycle(make_host, monkeypatch):
