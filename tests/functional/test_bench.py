@@ -14,20 +14,24 @@ def test_bench_counts_calls_on_real_guests(hypervisor):
     bench = bench_tool.load()
     measured = bench.run_guests([2], cycles=1, uri=conftest.URI)
     running, discovered, results = measured[2]
-    floor, ours, upstream, discovery, ours_agent, upstream_agent = results
-    # One bulk stats call per cycle, like the floor itself.
-    assert floor.calls == {'virConnectGetAllDomainStats': 1}
-    assert ours.calls == {'virConnectGetAllDomainStats': 1}
-    assert ours_agent.calls == dict(discovery.calls,
-                                    virConnectGetAllDomainStats=1)
-    # The bench guests count all nine software events and have a vPMU
-    # sample each.
-    assert ours.samples >= 2 * 10
+    discovery = results['discovery'].calls
+    assert results['floor'].calls == {'virConnectGetAllDomainStats': 1}
+    # One bulk stats call per polling task and cycle; in the agent, plus
+    # Ceilometer's discovery.
+    for source in bench.shipped_sources():
+        name = source['name']
+        assert results['ours:' + name].calls == {
+            'virConnectGetAllDomainStats': 1}, name
+        assert results['agent:' + name].calls == dict(
+            discovery, virConnectGetAllDomainStats=1), name
+    # The bench guests count all nine software events.
+    assert results['ours:perf_counters'].samples >= 2 * 9
     # Ceilometer's perf pollsters: several calls per instance.
-    assert upstream.calls['virDomainLookupByUUIDString'] == discovered
-    assert upstream.calls['virDomainListGetStats'] == running
-    assert sum(upstream.calls.values()) >= 4 * running
-    assert set(upstream_agent.calls) >= set(discovery.calls)
+    upstream = results['upstream'].calls
+    assert upstream['virDomainLookupByUUIDString'] == discovered
+    assert upstream['virDomainListGetStats'] == running
+    assert sum(upstream.values()) >= 4 * running
+    assert set(results['upstream-agent'].calls) >= set(discovery)
     # The guests are gone again.
     left = [d.name() for d in hypervisor.listAllDomains()
             if d.name().startswith('cperf-' + bench.GUEST_PREFIX)]
