@@ -121,7 +121,9 @@ class HostState:
         value = self.monitors.value(meter.fallback, record.stats,
                                     record.domain_id, read_at,
                                     (meter.name, record.uuid))
-        if value.missing == resctrl.NO_MONITOR:
+        # Once said, skip the arguments: the host probe reads /proc files.
+        if (value.missing == resctrl.NO_MONITOR
+                and not self.notices.seen('no-monitor')):
             self.notices.once(
                 'no-monitor', logging.WARNING,
                 'ceilometer-perf: instance %s (and maybe others) has neither '
