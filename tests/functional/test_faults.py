@@ -248,7 +248,7 @@ PERMISSION_SCRIPT = textwrap.dedent('''
     cls = pollsters.POLLSTERS["PerfEventCpuClockPollster"]
     pollster = cls(conf)
     for _ in range(3):
-        pollster.get_samples(None, {}, [])
+        list(pollster.get_samples(None, {}, []))
     print("LINES", len(lines))
     print(lines[0] if lines else "")
 ''')
