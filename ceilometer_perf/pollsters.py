@@ -3,7 +3,8 @@
 The classes are generated from the catalogue: the entry point name is the
 meter name and the class only carries its Meter.  All of them share one
 HostState per agent process: the libvirt connection, the bulk reader, the
-vPMU cache and the once-per-host log lines.
+vPMU cache, the previous readings of derived meters and the once-per-host
+log lines.
 """
 
 import logging
@@ -14,6 +15,7 @@ from ceilometer.polling import plugin_base
 from oslo_log import log
 
 from ceilometer_perf import catalogue
+from ceilometer_perf import derived
 from ceilometer_perf import notices
 from ceilometer_perf import opts
 from ceilometer_perf import reader
@@ -46,9 +48,10 @@ class HostState:
         self.conf = conf
         self.connection = reader.Connection(reader.libvirt_uri(conf), opener)
         self.vpmu = vpmu.VpmuCache()
+        self.derived = derived.DerivedState()
         self.reader = reader.BulkReader(
             self.connection, nowait=conf.ceilometer_perf.stats_nowait,
-            on_snapshot=self.vpmu.prune)
+            on_snapshot=self._on_snapshot)
         self.notices = notices.Notices()
         self._plans = {}
         self._plans_lock = threading.Lock()
@@ -81,6 +84,11 @@ class HostState:
                 self._plans[key] = groups
             return groups
 
+    def _on_snapshot(self, snap):
+        # Every read lists all running domains: forget the others.
+        self.vpmu.prune(snap)
+        self.derived.prune(snap.records)
+
     def snapshot(self, cache, groups):
         """This cycle's snapshot, or None (with one log line) on failure."""
         try:
@@ -101,14 +109,15 @@ class HostState:
         self.notices.clear('read-error')
         return snap
 
-    def missing_value(self, meter, instance):
-        kind = event_class(meter.event)
+    def missing_value(self, meter, instance, event=None):
+        event = event or meter.event
+        kind = event_class(event)
         self.notices.once(
-            ('missing', meter.event), logging.WARNING,
+            ('missing', event), logging.WARNING,
             'ceilometer-perf: perf event %s is not counted for instance %s '
             '(and maybe others), so %s has no sample for it: %s; running '
             'instances need a hard reboot to pick it up. Logged once.',
-            meter.event, instance.id, meter.name, ENABLE_HINT[kind])
+            event, instance.id, meter.name, ENABLE_HINT[kind])
 
 
 _HOST_STATES = {}
@@ -124,7 +133,7 @@ def host_state(conf):
         return entry[1]
 
 
-def _stat_value(host, meter, record, instance):
+def _stat_value(host, meter, snap, record, instance):
     value = record.stats.get(meter.key)
     if value is None:
         host.missing_value(meter, instance)
@@ -132,7 +141,7 @@ def _stat_value(host, meter, record, instance):
     return value, None
 
 
-def _vpmu_value(host, meter, record, instance):
+def _vpmu_value(host, meter, snap, record, instance):
     state = host.vpmu.get(record)
     if state is None:
         return None, None
@@ -141,9 +150,46 @@ def _vpmu_value(host, meter, record, instance):
     return int(state.enabled), extra
 
 
+def _ratio_value(host, meter, snap, record, instance):
+    counters = tuple(record.stats.get(key) for key in meter.inputs)
+    for event, value in zip(meter.events, counters):
+        if value is None:
+            host.derived.forget(meter.name, record.uuid)
+            host.missing_value(meter, instance, event)
+            return None, None
+    reading = derived.Reading(domain_id=record.domain_id, epoch=snap.epoch,
+                              counters=counters)
+    value, reset = derived.interval_ratio(host.derived, meter.name,
+                                          record.uuid, reading,
+                                          meter.ceiling)
+    if reset is not None:
+        LOG.debug('ceilometer-perf: no %s for %s this cycle: %s',
+                  meter.name, instance.id, reset)
+    return value, None
+
+
+def _overhead_value(host, meter, snap, record, instance):
+    overhead = derived.vcpu_overhead(record.stats)
+    if overhead is None:
+        # The bulk read skipped the domain's CPU stats (NOWAIT, busy).
+        host.derived.forget(meter.name, record.uuid)
+        return None, None
+    value = derived.steady_overhead(host.derived, meter.name, record.uuid,
+                                    record.domain_id, overhead)
+    if value is None:
+        host.notices.once(
+            ('inconsistent', meter.name), logging.WARNING,
+            'ceilometer-perf: cpu.time of instance %s is below the time of '
+            'its vCPUs (%d ns); no %s sample while it is. Logged once.',
+            instance.id, overhead[0], meter.name)
+    return value, None
+
+
 VALUE_READERS = {
     catalogue.KIND_STAT: _stat_value,
     catalogue.KIND_VPMU: _vpmu_value,
+    catalogue.KIND_RATIO: _ratio_value,
+    catalogue.KIND_OVERHEAD: _overhead_value,
 }
 
 
@@ -185,7 +231,8 @@ class CataloguePollster(plugin_base.PollsterBase):
             if record is None:
                 # Shut off, or gone since discovery: nothing to report.
                 continue
-            volume, extra = value_of(self.host, meter, record, instance)
+            volume, extra = value_of(self.host, meter, snap, record,
+                                     instance)
             if volume is None:
                 continue
             yield util.make_sample_from_instance(

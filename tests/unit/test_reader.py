@@ -1,6 +1,5 @@
 """The bulk reader and its connection, against a fake libvirt."""
 
-import errno
 import logging
 import threading
 
@@ -12,14 +11,8 @@ from tests.unit import fakes
 from tests.unit.conftest import poll
 
 
-def _libvirt_error(code, domain, message='broken'):
-    err = libvirt.libvirtError(message)
-    err.err = (code, domain, message, 2, None, None, None, -1, -1)
-    return err
-
-
-BROKEN_PIPE = _libvirt_error(errno.EPIPE, libvirt.VIR_FROM_RPC,
-                             'Cannot write data: Broken pipe')
+_libvirt_error = fakes.libvirt_error
+BROKEN_PIPE = fakes.broken_pipe()
 NO_DOMAIN = _libvirt_error(libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_FROM_QEMU)
 
 
