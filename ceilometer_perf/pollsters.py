@@ -171,8 +171,8 @@ def _ratio_value(host, meter, snap, record, instance):
 def _overhead_value(host, meter, snap, record, instance):
     overhead = derived.vcpu_overhead(record.stats)
     if overhead is None:
-        # The bulk read skipped the domain's CPU stats (NOWAIT, busy).
-        host.derived.forget(meter.name, record.uuid)
+        # The bulk read skipped the domain's CPU stats (NOWAIT, busy).  Keep
+        # the last value: the counter must not step back at the next read.
         return None, None
     value = derived.steady_overhead(host.derived, meter.name, record.uuid,
                                     record.domain_id, overhead)

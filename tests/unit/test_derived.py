@@ -427,3 +427,23 @@ def test_real_overhead_across_a_libvirtd_restart(host, hypervisor):
     # cpu.time and vCPU times live in the kernel, not in libvirtd: the
     # counter goes on through the restart.
     assert got == REAL_OVERHEAD
+
+
+def test_overhead_skipped_read_keeps_the_counter_steady(host, hypervisor):
+    entry = {'uuid': 'u-1', 'name': 'instance-1', 'id': 5, 'stats': {
+        'cpu.time': 900 * TICK, 'vcpu.current': 1, 'vcpu.0.time': 400 * TICK}}
+    cls = pollsters.POLLSTERS['CpuOverheadPollster']
+    pollster = cls(host.conf)
+    pollster.host = host
+    instances = fakes.instances_for([entry])
+    got = []
+    # A read without the vCPU's time (NOWAIT, domain busy), then one whose
+    # vCPU tick landed: the counter holds instead of stepping back.
+    for cpu_time, vcpu_time in ((900, 400), (905, None), (906, 407)):
+        stats = {'cpu.time': cpu_time * TICK, 'vcpu.current': 1}
+        if vcpu_time is not None:
+            stats['vcpu.0.time'] = vcpu_time * TICK
+        hypervisor.show([dict(entry, stats=stats)])
+        got.append([s.volume for s in pollster.get_samples(None, {},
+                                                           instances)])
+    assert got == [[500 * TICK], [], [500 * TICK]]
