@@ -18,11 +18,16 @@ GAUGE = 'gauge'
 GROUP_STATE = 'state'
 GROUP_PERF = 'perf'
 GROUP_MEMORY = 'memory'
+# These two wait on a hung QEMU: keep their meters in a slower source.
 GROUP_CPU_TOTAL = 'cpu_total'
+GROUP_VCPU = 'vcpu'
 
 # How a value is obtained from a domain's record.
 KIND_STAT = 'stat'      # one key of the bulk stats record, as is
 KIND_VPMU = 'vpmu'      # the domain XML, read once per boot
+KIND_RATIO = 'ratio'    # growth of one counter over another's since the
+                        # previous poll (ceilometer_perf/derived.py)
+KIND_OVERHEAD = 'overhead'  # cpu.time minus the vCPU threads' time
 
 ENTRY_POINT_NAMESPACE = 'ceilometer.poll.compute'
 POLLSTER_MODULE = 'ceilometer_perf.pollsters'
@@ -41,6 +46,10 @@ class Meter:
     libvirt_version: str = None
     # A resctrl monitoring feature to read when the record lacks `key`.
     fallback: str = None
+    # Derived meters: the stats keys they are computed from and, for a
+    # ratio, the largest value the hardware can produce.
+    inputs: tuple = ()
+    ceiling: float = None
 
     @property
     def class_name(self):
@@ -49,17 +58,30 @@ class Meter:
         return ''.join(w[:1].upper() + w[1:] for w in words) + 'Pollster'
 
     @property
-    def source(self):
-        """Where the value comes from, in words (README table)."""
-        if self.kind == KIND_VPMU:
-            return 'domain XML <pmu>, <cpu mode>'
-        if self.fallback:
-            return '%s, else %s' % (self.key, FALLBACK_SOURCES[self.fallback])
-        return self.key
+    def events(self):
+        """The perf events this meter needs counted."""
+        if self.event:
+            return (self.event,)
+        return tuple(k[len('perf.'):] for k in self.inputs
+                     if k.startswith('perf.'))
 
     def perf_events(self):
         """libvirt perf events this meter needs enabled on an instance."""
-        return (self.event,) if self.event else ()
+        return self.events
+
+    @property
+    def source(self):
+        """Where the value comes from, in words (README table)."""
+        if self.kind == KIND_STAT:
+            if self.fallback:
+                return '%s, else %s' % (self.key,
+                                        FALLBACK_SOURCES[self.fallback])
+            return self.key
+        if self.kind == KIND_RATIO:
+            return '%s / %s' % self.inputs
+        if self.kind == KIND_OVERHEAD:
+            return 'cpu.time - sum(vcpu.N.time)'
+        return 'domain XML <pmu>, <cpu mode>'
 
     @property
     def entry_point(self):
@@ -125,6 +147,33 @@ FALLBACK_SOURCES = {
 }
 
 
+# Rows of perf.<x>_ratio style meters: (name, unit, numerator, denominator,
+# ceiling, libvirt version of the newer event, help).  Ceilings: a miss
+# ratio cannot exceed 1; no core retires more than 8 instructions a cycle
+# (16 counting macro-fused pairs twice), so a larger IPC means the two
+# counters did not see the same window.
+_RATIOS = (
+    ('perf.ipc', 'instruction/cycle', 'instructions', 'cpu_cycles', 16.0,
+     '2.3.0', 'Instructions per CPU cycle over the last polling interval '
+              '(hardware PMU)'),
+    ('perf.cache_miss_ratio', 'ratio', 'cache_misses', 'cache_references',
+     1.0, '2.3.0', 'Share of last-level cache references that missed, over '
+                   'the last polling interval (hardware PMU)'),
+    ('perf.branch_miss_ratio', 'ratio', 'branch_misses',
+     'branch_instructions', 1.0, '3.0.0',
+     'Share of branches mispredicted over the last polling interval '
+     '(hardware PMU)'),
+)
+
+
+def _ratio_meter(name, unit, numerator, denominator, ceiling, version,
+                 help_text):
+    return Meter(name=name, type=GAUGE, unit=unit, groups=(GROUP_PERF,),
+                 kind=KIND_RATIO, inputs=('perf.' + numerator,
+                                          'perf.' + denominator),
+                 ceiling=ceiling, libvirt_version=version, help=help_text)
+
+
 def _perf_event_meter(event, unit, version, help_text):
     return Meter(name='perf.event.%s' % event, type=CUMULATIVE, unit=unit,
                  groups=(GROUP_PERF,), key='perf.%s' % event, event=event,
@@ -155,6 +204,12 @@ METERS = tuple(
               groups=(GROUP_STATE,), kind=KIND_VPMU, libvirt_version='1.2.12',
               help='1 when the instance has a virtual PMU, 0 when not; '
                    'metadata says whether set explicitly or inferred'),
+    ] + [_ratio_meter(*row) for row in _RATIOS] + [
+        Meter(name='cpu.overhead', type=CUMULATIVE, unit='ns',
+              groups=(GROUP_CPU_TOTAL, GROUP_VCPU), kind=KIND_OVERHEAD,
+              inputs=('cpu.time', 'vcpu.N.time'), libvirt_version='1.2.9',
+              help='CPU time the host spent for the instance outside its '
+                   'vCPU threads (emulation, I/O, QEMU main loop)'),
     ])
 
 BY_NAME = {m.name: m for m in METERS}

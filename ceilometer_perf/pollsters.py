@@ -3,7 +3,8 @@
 The classes are generated from the catalogue: the entry point name is the
 meter name and the class only carries its Meter.  All of them share one
 HostState per agent process: the libvirt connection, the bulk reader, the
-vPMU cache, the resctrl rate state and the once-per-host log lines.
+vPMU cache, the resctrl rate state, the previous readings of derived
+meters and the once-per-host log lines.
 """
 
 import logging
@@ -13,6 +14,7 @@ from ceilometer.polling import plugin_base
 from oslo_log import log
 
 from ceilometer_perf import catalogue
+from ceilometer_perf import derived
 from ceilometer_perf import notices
 from ceilometer_perf import opts
 from ceilometer_perf import reader
@@ -48,6 +50,7 @@ class HostState:
         self.connection = reader.Connection(reader.libvirt_uri(conf), opener)
         self.vpmu = vpmu.VpmuCache()
         self.monitors = resctrl.MonitorValues()
+        self.derived = derived.DerivedState()
         self.reader = reader.BulkReader(
             self.connection, nowait=conf.ceilometer_perf.stats_nowait,
             on_snapshot=self._forget_vanished)
@@ -84,8 +87,10 @@ class HostState:
             return groups
 
     def _forget_vanished(self, snap):
+        # Every read lists all running domains: forget the others.
         self.vpmu.prune(snap)
         self.monitors.prune(snap)
+        self.derived.prune(snap.records)
 
     def snapshot(self, cache, groups):
         """This cycle's snapshot, or None (with one log line) on failure."""
@@ -107,14 +112,15 @@ class HostState:
         self.notices.clear('read-error')
         return snap
 
-    def missing_value(self, meter, instance):
-        kind = event_class(meter.event)
+    def missing_value(self, meter, instance, event=None):
+        event = event or meter.event
+        kind = event_class(event)
         self.notices.once(
-            ('missing', meter.event), logging.WARNING,
+            ('missing', event), logging.WARNING,
             'ceilometer-perf: perf event %s is not counted for instance %s '
             '(and maybe others), so %s has no sample for it: %s; running '
             'instances need a hard reboot to pick it up. Logged once.',
-            meter.event, instance.id, meter.name, ENABLE_HINT[kind])
+            event, instance.id, meter.name, ENABLE_HINT[kind])
 
     def monitor_value(self, meter, record, instance, read_at):
         """(volume, metadata) from the instance's resctrl monitors."""
@@ -184,9 +190,46 @@ def _vpmu_value(host, meter, record, instance, snap):
     return int(state.enabled), extra
 
 
+def _ratio_value(host, meter, record, instance, snap):
+    counters = tuple(record.stats.get(key) for key in meter.inputs)
+    for event, value in zip(meter.events, counters):
+        if value is None:
+            host.derived.forget(meter.name, record.uuid)
+            host.missing_value(meter, instance, event)
+            return None, None
+    reading = derived.Reading(domain_id=record.domain_id, epoch=snap.epoch,
+                              counters=counters)
+    value, reset = derived.interval_ratio(host.derived, meter.name,
+                                          record.uuid, reading,
+                                          meter.ceiling)
+    if reset is not None:
+        LOG.debug('ceilometer-perf: no %s for %s this cycle: %s',
+                  meter.name, instance.id, reset)
+    return value, None
+
+
+def _overhead_value(host, meter, record, instance, snap):
+    overhead = derived.vcpu_overhead(record.stats)
+    if overhead is None:
+        # The bulk read skipped the domain's CPU stats (NOWAIT, busy).  Keep
+        # the last value: the counter must not step back at the next read.
+        return None, None
+    value = derived.steady_overhead(host.derived, meter.name, record.uuid,
+                                    record.domain_id, overhead)
+    if value is None:
+        host.notices.once(
+            ('inconsistent', meter.name), logging.WARNING,
+            'ceilometer-perf: cpu.time of instance %s is below the time of '
+            'its vCPUs (%d ns); no %s sample while it is. Logged once.',
+            instance.id, overhead[0], meter.name)
+    return value, None
+
+
 VALUE_READERS = {
     catalogue.KIND_STAT: _stat_value,
     catalogue.KIND_VPMU: _vpmu_value,
+    catalogue.KIND_RATIO: _ratio_value,
+    catalogue.KIND_OVERHEAD: _overhead_value,
 }
 
 

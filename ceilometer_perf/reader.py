@@ -85,33 +85,43 @@ class Connection:
         self.opened += 1
         return conn
 
-    def call(self, func):
-        """Run func(conn); reconnect and retry once if the link broke."""
+    def call(self, func, with_generation=False):
+        """Run func(conn); reconnect and retry once if the link broke.
+
+        with_generation: return (result, generation), where generation
+        numbers the connection that answered (1 for the first opened).
+        """
         with self._lock:
             if self._conn is None:
                 self._conn = self._open()
-            conn = self._conn
+            conn, generation = self._conn, self.opened
         try:
-            return func(conn)
+            result = func(conn)
         except Exception as exc:
             if not _is_disconnect(exc):
                 raise
             LOG.info('libvirt connection to %s lost (%s); reconnecting',
                      self.uri, _one_line(exc))
-        with self._lock:
-            self._drop()
-            self._conn = self._open()
-            conn = self._conn
-        try:
-            return func(conn)
-        except Exception as exc:
-            if _is_disconnect(exc):
-                with self._lock:
+            with self._lock:
+                # Another thread may have reconnected already.
+                if self._conn is conn or self._conn is None:
                     self._drop()
-                raise HypervisorUnavailable(
-                    'libvirt at %s went away: %s'
-                    % (self.uri, _one_line(exc))) from exc
-            raise
+                    self._conn = self._open()
+                conn, generation = self._conn, self.opened
+            try:
+                result = func(conn)
+            except Exception as exc:
+                if _is_disconnect(exc):
+                    with self._lock:
+                        if self._conn is conn:
+                            self._drop()
+                    raise HypervisorUnavailable(
+                        'libvirt at %s went away: %s'
+                        % (self.uri, _one_line(exc))) from exc
+                raise
+        if with_generation:
+            return result, generation
+        return result
 
     def _drop(self):
         conn, self._conn = self._conn, None
@@ -147,6 +157,10 @@ class Snapshot:
     groups: frozenset
     read_at: float
     calls: int = 1
+    # Generation of the libvirt connection the records came from (None if
+    # they came from two): perf counters restart with libvirtd, which
+    # always breaks the connection.
+    epoch: int = None
 
     def get(self, uuid):
         return self.records.get(uuid)
@@ -160,6 +174,10 @@ class BulkReader:
     the per-cycle cache.  A pollster needing a group the snapshot lacks
     (only when the co-polled meters could not be known in advance) adds a
     read of just the missing groups.
+
+    The lock is per cycle cache, that is per polling task: a task whose
+    read waits on a hung QEMU (CPU_TOTAL, VCPU) holds up only itself, not
+    the tasks of other intervals.
     """
 
     def __init__(self, connection, nowait=True, on_snapshot=None):
@@ -171,9 +189,13 @@ class BulkReader:
         # Snapshot times, the base of the rates computed between polls.
         self.clock = time.monotonic
 
+    def _cycle_lock(self, cache):
+        with self._lock:
+            return cache.setdefault(CACHE_KEY + '.lock', threading.Lock())
+
     def snapshot(self, cache, groups):
         groups = frozenset(groups)
-        with self._lock:
+        with self._cycle_lock(cache):
             snap = cache.get(CACHE_KEY)
             if snap is None:
                 failed = cache.get(CACHE_KEY + '.error')
@@ -197,6 +219,8 @@ class BulkReader:
                         record.stats.update(other.stats)
                 snap.groups = snap.groups | extra.groups
                 snap.calls += 1
+                if extra.epoch != snap.epoch:
+                    snap.epoch = None
             return snap
 
     def _read(self, groups):
@@ -204,9 +228,11 @@ class BulkReader:
         for group in groups:
             flags |= GROUP_FLAGS[group]
         list_flags = LIST_ACTIVE | (NOWAIT if self.nowait else 0)
-        result = self.connection.call(
-            lambda conn: conn.getAllDomainStats(flags, list_flags))
-        self.calls += 1
+        result, epoch = self.connection.call(
+            lambda conn: conn.getAllDomainStats(flags, list_flags),
+            with_generation=True)
+        with self._lock:
+            self.calls += 1
         records = {}
         for domain, stats in result:
             record = DomainRecord(uuid=domain.UUIDString(),
@@ -215,4 +241,4 @@ class BulkReader:
                                   stats=dict(stats), domain=domain)
             records[record.uuid] = record
         return Snapshot(records=records, groups=groups,
-                        read_at=self.clock())
+                        read_at=self.clock(), epoch=epoch)

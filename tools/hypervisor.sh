@@ -5,6 +5,10 @@
 #   tools/hypervisor.sh install   apt packages (idempotent)
 #   tools/hypervisor.sh start     start the daemons unless libvirt already answers
 #   tools/hypervisor.sh stop      stop only the daemons this script started
+#   tools/hypervisor.sh restart-libvirtd
+#                                 libvirtd down and up, guests keep running
+#                                 (tests of counter resets; run it under
+#                                 the shared lock /var/tmp/cperf-hv.lock)
 #   tools/hypervisor.sh status
 #
 # PID 1 in our containers reaps no orphans, so each daemon runs under
@@ -49,7 +53,17 @@ start_daemon() {
     if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
         return 0
     fi
-    setsid tini -s -- "$@" >"$STATE_DIR/$name.log" 2>&1 </dev/null &
+    (
+        # Pass on no descriptor but 0-2: a daemon started under the shared
+        # `flock /var/tmp/cperf-hv.lock` would hold the lock for life.
+        local fd
+        for fd in $(ls "/proc/$BASHPID/fd"); do
+            if [ "$fd" -gt 2 ]; then
+                eval "exec $fd>&-"
+            fi
+        done
+        exec setsid tini -s -- "$@" >"$STATE_DIR/$name.log" 2>&1 </dev/null
+    ) &
     echo $! >"$pidfile"
 }
 
@@ -98,6 +112,27 @@ stop_daemon() {
     rm -f "$pidfile"
 }
 
+do_restart_libvirtd() {
+    # The perf counters of every running guest restart from zero; the QEMU
+    # processes and their domain ids stay.  virtlogd is left alone: the
+    # guests write their logs through it.
+    if [ -f "$STATE_DIR/libvirtd.pid" ]; then
+        stop_daemon libvirtd
+    else
+        # A libvirtd this script did not start: end it the same way.
+        local pid
+        local i
+        for pid in $(pidof libvirtd); do
+            kill -TERM "$pid" 2>/dev/null || true
+            for i in $(seq 1 40); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.25
+            done
+        done
+    fi
+    do_start
+}
+
 do_stop() {
     stop_daemon libvirtd
     stop_daemon virtlogd
@@ -107,6 +142,7 @@ case "${1:-}" in
     install) do_install ;;
     start) do_start ;;
     stop) do_stop ;;
+    restart-libvirtd) do_restart_libvirtd ;;
     status)
         if libvirt_answers; then
             echo "up"
@@ -116,7 +152,7 @@ case "${1:-}" in
         fi
         ;;
     *)
-        echo "usage: $0 install|start|stop|status" >&2
+        echo "usage: $0 install|start|stop|restart-libvirtd|status" >&2
         exit 2
         ;;
 esac

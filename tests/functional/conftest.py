@@ -23,6 +23,31 @@ HYPERVISOR = os.path.join(ROOT, 'tools', 'hypervisor.sh')
 URI = 'qemu:///system'
 
 
+class Hypervisor:
+    """The session's read-write connection, reopened after a restart.
+
+    A test that restarts libvirtd calls restart_libvirtd(); every other
+    test keeps using this object as a libvirt connection.
+    """
+
+    def __init__(self, uri):
+        self.uri = uri
+        self.conn = localguests.connect(uri)
+
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+    def restart_libvirtd(self):
+        """libvirtd down and up; the guests run on (perf counters reset)."""
+        try:
+            self.conn.close()
+        except Exception:  # noqa: S110 - about to be broken anyway
+            pass
+        subprocess.run([HYPERVISOR, 'restart-libvirtd'], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.conn = localguests.connect(self.uri)
+
+
 def _unavailable(reason):
     if os.environ.get('CI', '').lower() == 'true':
         pytest.fail('real hypervisor needed in CI: %s' % reason)
@@ -40,7 +65,7 @@ def hypervisor():
             if proc.returncode:
                 _unavailable('tools/hypervisor.sh %s: %s' % (
                     action, proc.stderr.strip()[-2000:]))
-    conn = localguests.connect(URI)
+    conn = Hypervisor(URI)
     yield conn
     localguests.stop_all(conn)
     conn.close()

@@ -56,7 +56,8 @@ def test_samples_from_real_guests(guests, libvirt_calls):
     for event in sorted(catalogue.HARDWARE_EVENTS):
         assert 'perf.event.%s' % event not in second
     for meter in ('cpu_l3_cache', 'memory.bandwidth.total',
-                  'memory.bandwidth.local'):
+                  'memory.bandwidth.local', 'perf.ipc',
+                  'perf.cache_miss_ratio', 'perf.branch_miss_ratio'):
         assert meter not in second
 
     # vPMU: explicit on, explicit off, unset with CPU mode maximum.
@@ -161,8 +162,8 @@ def test_sample_polling_yaml_as_shipped(guests, libvirt_calls):
         sources = yaml.safe_load(f)['sources']
     agent = agent_mod.Agent(sources)
     seen = agent_mod.by_meter(_ours(agent.poll()))
-    for meter in SOFTWARE + ['perf.vpmu']:
+    for meter in SOFTWARE + ['perf.vpmu', 'cpu.overhead']:
         assert meter in seen, meter
-    # Three intervals -> three tasks -> three bulk reads (PERF + MEMORY,
-    # PERF + CPU_TOTAL for cpu_l3_cache alone, STATE).
+    # Three intervals -> three tasks -> three bulk reads (PERF + MEMORY;
+    # PERF + CPU_TOTAL + VCPU; STATE).
     assert libvirt_calls['getAllDomainStats'] == 3

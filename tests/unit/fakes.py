@@ -4,9 +4,11 @@ Only for unit tests of parsing and edge cases; the functional tests run the
 same code against a real libvirtd.
 """
 
+import errno
 import json
 import os
 
+import libvirt
 from ceilometer.compute import discovery
 
 from ceilometer_perf import reader
@@ -22,6 +24,24 @@ _GROUP_OF_PREFIX = (('state.', 'state'), ('perf.', 'perf'),
 def load(name):
     with open(os.path.join(RECORDS, name)) as f:
         return json.load(f)['domains']
+
+
+def load_cycles(name):
+    """The successive bulk reads of a record with 'cycles'."""
+    with open(os.path.join(RECORDS, name)) as f:
+        return [cycle['domains'] for cycle in json.load(f)['cycles']]
+
+
+def libvirt_error(code, domain, message='broken'):
+    err = libvirt.libvirtError(message)
+    err.err = (code, domain, message, 2, None, None, None, -1, -1)
+    return err
+
+
+def broken_pipe():
+    """What a call on a connection to a restarted libvirtd raises."""
+    return libvirt_error(errno.EPIPE, libvirt.VIR_FROM_RPC,
+                         'Cannot write data: Broken pipe')
 
 
 class NoDomain(Exception):
@@ -74,6 +94,28 @@ class FakeConnection:
 
     def close(self):
         self.closed = True
+
+
+class Hypervisor:
+    """A libvirtd serving successive bulk reads, and restarting.
+
+    Pass `opener` to a HostState; show() sets what the next read returns;
+    restart_libvirtd() breaks the current connection, as a real restart
+    does, so the plugin reconnects to a fresh one.
+    """
+
+    def __init__(self, entries=()):
+        self.connections = [FakeConnection(entries)]
+
+    def opener(self, uri):
+        return self.connections[-1]
+
+    def show(self, entries):
+        self.connections[-1].domains = [FakeDomain(e) for e in entries]
+
+    def restart_libvirtd(self, entries):
+        self.connections[-1].fail_with = broken_pipe()
+        self.connections.append(FakeConnection(entries))
 
 
 def _group(key):

@@ -149,7 +149,8 @@ def test_one_bulk_call_for_all_pollsters_of_a_cycle(make_host):
     stats, flags = host.fake.calls[0]
     assert stats == (reader.GROUP_FLAGS['perf'] | reader.GROUP_FLAGS['state']
                      | reader.GROUP_FLAGS['cpu_total']
-                     | reader.GROUP_FLAGS['memory'])
+                     | reader.GROUP_FLAGS['memory']
+                     | reader.GROUP_FLAGS['vcpu'])
     assert flags & reader.NOWAIT and flags & reader.LIST_ACTIVE
 
 

@@ -1,7 +1,7 @@
 """The bulk reader and its connection, against a fake libvirt."""
 
-import errno
 import logging
+import threading
 
 import libvirt
 import pytest
@@ -11,14 +11,8 @@ from tests.unit import fakes
 from tests.unit.conftest import poll
 
 
-def _libvirt_error(code, domain, message='broken'):
-    err = libvirt.libvirtError(message)
-    err.err = (code, domain, message, 2, None, None, None, -1, -1)
-    return err
-
-
-BROKEN_PIPE = _libvirt_error(errno.EPIPE, libvirt.VIR_FROM_RPC,
-                             'Cannot write data: Broken pipe')
+_libvirt_error = fakes.libvirt_error
+BROKEN_PIPE = fakes.broken_pipe()
 NO_DOMAIN = _libvirt_error(libvirt.VIR_ERR_NO_DOMAIN, libvirt.VIR_FROM_QEMU)
 
 
@@ -101,3 +95,72 @@ def test_recovery_is_logged(make_host, conf, caplog):
         state['up'] = True
         assert len(poll(host, 'perf.event.cpu_clock', inst)) == 3
     assert any('reachable again' in r.getMessage() for r in caplog.records)
+
+
+def test_snapshot_says_which_connection_it_came_from():
+    entries = fakes.load('real-tcg-guests-perf-state.json')
+    first, second = fakes.FakeConnection(entries), fakes.FakeConnection(
+        entries)
+    conns = iter([first, second])
+    bulk = reader.BulkReader(reader.Connection(
+        'qemu:///system', opener=lambda uri: next(conns)))
+    assert bulk.snapshot({}, {'perf'}).epoch == 1
+    assert bulk.snapshot({}, {'perf'}).epoch == 1
+    # libvirtd restarted: the old connection breaks, a new one answers.
+    first.fail_with = BROKEN_PIPE
+    assert bulk.snapshot({}, {'perf'}).epoch == 2
+
+
+def test_snapshot_merged_across_a_reconnect_has_no_epoch():
+    entries = fakes.load('real-tcg-guests-perf-state.json')
+    first, second = fakes.FakeConnection(entries), fakes.FakeConnection(
+        entries)
+    conns = iter([first, second])
+    bulk = reader.BulkReader(reader.Connection(
+        'qemu:///system', opener=lambda uri: next(conns)))
+    cache = {}
+    assert bulk.snapshot(cache, {'state'}).epoch == 1
+    first.fail_with = BROKEN_PIPE
+    snap = bulk.snapshot(cache, {'perf'})
+    assert snap.groups == {'state', 'perf'} and snap.calls == 2
+    assert snap.epoch is None
+
+
+class _HungQemu(fakes.FakeConnection):
+    """CPU_TOTAL reads wait until released, as on a stopped QEMU."""
+
+    def __init__(self, entries):
+        super().__init__(entries)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def getAllDomainStats(self, stats, flags):
+        if stats & reader.GROUP_FLAGS['cpu_total']:
+            self.entered.set()
+            self.release.wait()
+        return super().getAllDomainStats(stats, flags)
+
+
+def test_a_task_stuck_on_a_hung_qemu_holds_up_no_other_task():
+    entries = fakes.load('real-tcg-guests-perf-state.json')
+    fake = _HungQemu(entries)
+    bulk = reader.BulkReader(reader.Connection('qemu:///system',
+                                               opener=lambda uri: fake))
+    slow = threading.Thread(target=bulk.snapshot,
+                            args=({}, {'cpu_total', 'vcpu'}), daemon=True)
+    slow.start()
+    fake.entered.wait()
+    fast = {}
+    perf_task = threading.Thread(
+        target=lambda: fast.update(snap=bulk.snapshot({}, {'perf'})),
+        daemon=True)
+    perf_task.start()
+    # Not a speed check: a deadlock guard, the read takes microseconds.
+    perf_task.join(60)
+    try:
+        assert not perf_task.is_alive(), 'the perf task waited on the other'
+        assert slow.is_alive()
+        assert len(fast['snap'].records) == 3
+    finally:
+        fake.release.set()
+        slow.join(60)
