@@ -1,7 +1,8 @@
 #!/bin/bash
 # Install what the project needs on a Debian machine, idempotently: the
-# hypervisor packages and a virtualenv (.venv, or $CEILOMETER_PERF_VENV)
-# with ceilometer-perf (editable), Ceilometer and the test tools.
+# hypervisor packages, a virtualenv (.venv, or $CEILOMETER_PERF_VENV)
+# with ceilometer-perf (editable), Ceilometer and the test tools, and
+# Prometheus' binaries for the rule tests.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -20,4 +21,20 @@ if [ ! -f "$stamp" ]; then
     "$VENV/bin/python" -c "import ceilometer_perf.pollsters, libvirt"
     rm -f "$VENV"/.installed-*
     touch "$stamp"
+fi
+
+# promtool and prometheus (rule checks, unit tests and the end-to-end
+# scrape test): the binaries of Debian's package, unpacked into the venv,
+# so no service is installed or started.
+if [ ! -x "$VENV/bin/promtool" ] || [ ! -x "$VENV/bin/prometheus" ]; then
+    echo "install: prometheus and promtool into $VENV/bin"
+    tmp=$(mktemp -d)
+    if ! (cd "$tmp" && apt-get download -q prometheus >/dev/null 2>&1); then
+        apt-get update -q >/dev/null
+        (cd "$tmp" && apt-get download -q prometheus >/dev/null 2>&1)
+    fi
+    dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+    cp "$tmp/root/usr/bin/promtool" "$tmp/root/usr/bin/prometheus" \
+        "$VENV/bin/"
+    rm -rf "$tmp"
 fi

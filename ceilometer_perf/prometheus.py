@@ -1,0 +1,161 @@
+"""How the catalogue's meters look in Ceilometer's Prometheus exporter.
+
+The polling agent exposes what it polls when [polling]
+enable_prometheus_exporter is on.  Rather than restate the exporter's
+naming rules, this passes samples through the exporter of the installed
+Ceilometer, the way its polling manager does, and reads the result: the
+README table and the tests follow Ceilometer, not a copy of it.
+"""
+
+import dataclasses
+import re
+import textwrap
+import threading
+
+from ceilometer.compute import discovery
+from ceilometer.compute.pollsters import util
+from ceilometer.polling import prom_exporter
+from ceilometer.publisher import utils as publisher_utils
+from ceilometer import sample as ceilometer_sample
+from oslo_config import cfg
+import prometheus_client
+
+from ceilometer_perf import catalogue
+
+# Names Prometheus 2.x servers accept in the text format.
+METRIC_NAME = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*$')
+LABEL_NAME = re.compile(r'^[a-zA-Z_][a-zA-Z0-9_]*$')
+
+# Labels Prometheus itself adds to every scraped series: `instance` is the
+# scrape target, i.e. the compute node's polling agent.
+TARGET_LABELS = ('job', 'instance')
+
+_REGISTRY_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass(frozen=True)
+class Series:
+    metric: str
+    type: str
+    labels: dict
+    value: float
+
+
+def export(sample_dicts):
+    """The series Ceilometer's exporter makes of these sample messages.
+
+    Runs prom_exporter.collect_metrics on a private registry, so nothing
+    leaks into the exporter of an agent running in this process.
+    """
+    with _REGISTRY_LOCK:
+        saved = prom_exporter.CEILOMETER_REGISTRY
+        registry = prometheus_client.CollectorRegistry()
+        prom_exporter.CEILOMETER_REGISTRY = registry
+        try:
+            prom_exporter.collect_metrics(sample_dicts)
+        finally:
+            prom_exporter.CEILOMETER_REGISTRY = saved
+    return [Series(family.name, family.type, dict(s.labels), s.value)
+            for family in registry.collect() for s in family.samples]
+
+
+def sample_message(sample):
+    """A Ceilometer Sample as the polling manager hands it to the exporter."""
+    return publisher_utils.meter_message_from_counter(sample, 'unused')
+
+
+EXAMPLE_RESOURCE_ID = '00000000-0000-4000-8000-000000000001'
+
+
+def example_instance():
+    """An instance as Ceilometer's libvirt_metadata discovery makes it."""
+    return discovery.NovaLikeServer(
+        id=EXAMPLE_RESOURCE_ID, name='web-1',
+        flavor={'id': 'f1', 'name': 'm1.small', 'vcpus': 1, 'ram': 512,
+                'disk': 1, 'ephemeral': 0, 'swap': 0},
+        image=None, os_type='hvm', architecture='x86_64',
+        metadata={}, tenant_id='project-id', user_id='user-id',
+        hostId='host-id', status='active',
+        **{'OS-EXT-SRV-ATTR:instance_name': 'instance-00000001',
+           'OS-EXT-SRV-ATTR:host': 'compute-1',
+           'OS-EXT-STS:vm_state': 'active'})
+
+
+def default_conf():
+    """Just the options sample metadata needs, at their defaults."""
+    conf = cfg.ConfigOpts()
+    conf.register_opts(ceilometer_sample.OPTS)
+    conf([], project='ceilometer', default_config_files=[])
+    return conf
+
+
+def example_series(meter, conf=None, instance=None, volume=1):
+    """The one series a sample of `meter` for an instance becomes."""
+    conf = conf or default_conf()
+    sample = util.make_sample_from_instance(
+        conf, instance or example_instance(), name=meter.name,
+        type=meter.type, unit=meter.unit, volume=volume)
+    [series] = export([sample_message(sample)])
+    return series
+
+
+@dataclasses.dataclass(frozen=True)
+class Exposition:
+    """What a Prometheus user sees of one meter."""
+    meter: catalogue.Meter
+    metric: str
+    type: str
+    meter_labels: dict     # label -> value, '<resource id>' for the UUID
+    common_labels: tuple   # the other labels of the series
+
+    @property
+    def read_as(self):
+        if self.meter.type == catalogue.CUMULATIVE:
+            return 'rate(): %s/s' % self.meter.unit
+        return 'value: %s' % self.meter.unit
+
+
+def exposition(meter, conf=None):
+    series = example_series(meter, conf)
+    first = meter.name.split('.')[0]
+    meter_labels = {}
+    for name in (first, 'type'):
+        value = series.labels[name]
+        if value == EXAMPLE_RESOURCE_ID:
+            value = '<resource id>'
+        meter_labels[name] = value
+    common = tuple(sorted(set(series.labels) - set(meter_labels)))
+    return Exposition(meter, series.metric, series.type, meter_labels,
+                      common)
+
+
+def expositions():
+    conf = default_conf()
+    return [exposition(m, conf) for m in catalogue.METERS]
+
+
+def rst_table():
+    """The README's Prometheus table, from the installed exporter."""
+    header = ('Meter', 'Prometheus metric', 'Labels naming the meter',
+              'Read it as')
+    exps = expositions()
+    rows = []
+    for exp in exps:
+        labels = ', '.join('%s=%s' % (k, v if v.startswith('<') else
+                                      '"%s"' % v)
+                           for k, v in exp.meter_labels.items())
+        rows.append((exp.meter.name, exp.metric, labels, exp.read_as))
+    widths = [max(len(r[i]) for r in rows + [header])
+              for i in range(len(header))]
+    rule = ' '.join('=' * w for w in widths)
+
+    def line(cells):
+        return ' '.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    types = sorted({e.type for e in exps})
+    common = sorted({c for e in exps for c in e.common_labels})
+    note = ('Prometheus type of every metric: %s.  Every series also '
+            'carries the labels %s.' % (
+                ', '.join('``%s``' % t for t in types),
+                ', '.join('``%s``' % c for c in common)))
+    return '\n'.join([rule, line(header), rule] + [line(r) for r in rows] +
+                     [rule, ''] + textwrap.wrap(note, 78))
