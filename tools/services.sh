@@ -79,8 +79,9 @@ install_gnocchi() {
     log "installing Gnocchi $GNOCCHI_VERSION and uWSGI in $GNOCCHI_VENV"
     # Its own venv: Gnocchi's pins need not agree with Ceilometer's.
     python3 -m venv "$GNOCCHI_VENV"
-    "$GNOCCHI_VENV/bin/pip" install -q "gnocchi[postgresql]==$GNOCCHI_VERSION" \
-        uwsgi 2>&1 | grep -v "^WARNING: Location" || true
+    "$GNOCCHI_VENV/bin/pip" install -q -c "$ROOT/tools/gnocchi-constraints.txt" \
+        "gnocchi[postgresql]==$GNOCCHI_VERSION" uwsgi 2>&1 \
+        | grep -v "^WARNING: Location" || true
     "$GNOCCHI_VENV/bin/python" -c "import gnocchi, psycopg2" \
         || die "Gnocchi did not install"
 }
