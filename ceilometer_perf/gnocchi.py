@@ -428,7 +428,9 @@ def merge_file(path, wanted=None, check=False, backup=True):
     if exists and backup:
         saved = _backup_path(path)
         shutil.copy2(path, saved)
-    _write_atomically(path, result.text, like=path if exists else None)
+    # A symlinked file (config management often links it) stays a link.
+    target = os.path.realpath(path)
+    _write_atomically(target, result.text, like=target if exists else None)
     return result, saved
 
 

@@ -345,6 +345,17 @@ def test_command_creates_a_missing_file_from_the_packaged_one(tmp_path,
     assert path.read_text() == gnocchi.merge_text(packaged_text()).text
 
 
+def test_command_writes_through_a_symlink(tmp_path, capsys):
+    real = tmp_path / 'real.yaml'
+    real.write_text(EDITED)
+    link = tmp_path / 'gnocchi_resources.yaml'
+    link.symlink_to(real)
+    code, _ = run(['merge', str(link)], capsys)
+    assert code == 0
+    assert link.is_symlink()
+    assert 'perf.event.task_clock' in real.read_text()
+
+
 def test_command_refuses_a_broken_file(tmp_path, capsys):
     path = tmp_path / 'gnocchi_resources.yaml'
     path.write_text('resources: [unclosed\n')
