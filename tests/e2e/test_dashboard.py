@@ -115,7 +115,8 @@ def evaluate(operations, value_of):
             return ev(node[2])
         args = [ev(n) for n in node[1:]]
         return {'/': lambda a, b: a / b, '*': lambda a, b: a * b,
-                '+': lambda a, b: a + b, '-': lambda a, b: a - b}[op](*args)
+                '+': lambda a, b: a + b, '-': lambda a, b: a - b,
+                'clip_min': max}[op](*args)
     return ev(_parse(operations))
 
 
