@@ -40,7 +40,7 @@ function configure_ceilometer_perf_gnocchi {
     if ! is_service_enabled gnocchi-api; then
         return 0
     fi
-    "$(ceilometer_perf_bin)" merge-gnocchi \
+    "$(get_python_exec_prefix)/ceilometer-perf-gnocchi" merge \
         "$CEILOMETER_CONF_DIR/gnocchi_resources.yaml" \
         || die $LINENO "merging gnocchi_resources.yaml failed"
 }

@@ -1,10 +1,14 @@
 #!/bin/bash
 # The project's test command (README, .ci/run): installs what the tests
-# need on a Debian machine, then runs lint, unit and functional tests.
-# The functional tests start libvirtd themselves and stop what they start.
+# need on a Debian machine, then runs lint, unit and functional tests, and
+# then, as a separate stage, the end-to-end tests.  The functional and
+# end-to-end tests start libvirtd (and the Gnocchi chain) themselves and
+# stop what they start.
 #
 #   tools/run-tests.sh              everything
 #   tools/run-tests.sh unit         lint + unit tests only (seconds)
+#   tools/run-tests.sh functional   lint + functional tests
+#   tools/run-tests.sh e2e          lint + end-to-end tests (Gnocchi chain)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -21,9 +25,21 @@ echo "== lint"
 case "$SUITE" in
     unit) paths="tests/unit tests/devstack" ;;
     functional) paths="tests/functional" ;;
+    e2e) paths="" ;;
     all) paths="tests/unit tests/devstack tests/functional" ;;
     *) echo "unknown suite: $SUITE" >&2; exit 2 ;;
 esac
-echo "== tests: $paths"
-# shellcheck disable=SC2086
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider -ra $paths
+if [ -n "$paths" ]; then
+    echo "== tests: $paths"
+    # shellcheck disable=SC2086
+    "$VENV/bin/python" -m pytest -p no:cacheprovider -ra $paths
+fi
+case "$SUITE" in
+    all|e2e)
+        # PostgreSQL, RabbitMQ, Gnocchi + uWSGI (their own venv).
+        CEILOMETER_PERF_VENV=$VENV tools/services.sh install
+        echo "== tests: tests/e2e"
+        CEILOMETER_PERF_VENV=$VENV "$VENV/bin/python" -m pytest \
+            -p no:cacheprovider -ra tests/e2e
+        ;;
+esac

@@ -131,3 +131,23 @@ def test_bashate_clean():
              '-i', ignore, os.path.join(ROOT, path)],
             capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_gnocchi_mapping_merged_when_gnocchi_runs(env):
+    from ceilometer_perf import catalogue
+    phase(env, 'stack', 'post-config',
+          ENABLED_SERVICES='n-cpu,gnocchi-api',
+          CEILOMETER_PERF_ENABLED_PERF_EVENTS='')
+    path = os.path.join(env['CEILOMETER_CONF_DIR'], 'gnocchi_resources.yaml')
+    with open(path) as f:
+        mapping = yaml.safe_load(f)
+    instance = [r for r in mapping['resources']
+                if r['resource_type'] == 'instance'][0]
+    assert set(catalogue.BY_NAME) <= set(instance['metrics'])
+    with open(path) as f:
+        before = f.read()
+    phase(env, 'stack', 'post-config',
+          ENABLED_SERVICES='n-cpu,gnocchi-api',
+          CEILOMETER_PERF_ENABLED_PERF_EVENTS='')
+    with open(path) as f:
+        assert f.read() == before

@@ -1,0 +1,163 @@
+"""End-to-end harness: the whole chain, from TCG guests to Gnocchi.
+
+One session starts libvirtd if none answers (tools/hypervisor.sh), boots
+the e2e guests (names `e2e-*`, destroyed at the end, others' guests left
+alone), then tools/services.sh starts PostgreSQL, RabbitMQ, Gnocchi,
+ceilometer-agent-notification and ceilometer-polling with their data in a
+temporary directory, and stops them at the end, on failure too.  Under
+CI=true anything that cannot be started fails the run instead of
+skipping it.  Run it under the shared hypervisor lock.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+import yaml
+
+from ceilometer_perf import catalogue
+from tests.e2e import chain
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+
+import localguests  # noqa: E402
+
+HYPERVISOR = os.path.join(ROOT, 'tools', 'hypervisor.sh')
+SERVICES = os.path.join(ROOT, 'tools', 'services.sh')
+URI = 'qemu:///system'
+HOST = 'e2e-compute'
+POLL_INTERVAL_S = 10
+# Guests: vPMU on, off (four events only), unset with CPU mode maximum.
+GUESTS = (
+    localguests.Guest('e2e-pmu-on', pmu='on', flavor_pmu='true'),
+    localguests.Guest('e2e-pmu-off', pmu='off', flavor_pmu='false',
+                      events=('cpu_clock', 'task_clock', 'page_faults',
+                              'context_switches')),
+    localguests.Guest('e2e-pmu-unset', cpu_mode='maximum'),
+)
+SOURCES = [{'name': 'perf', 'interval': POLL_INTERVAL_S,
+            'meters': [m.name for m in catalogue.METERS]}]
+# Bounded wait for the asynchronous chain (samples every 10 s, metricd
+# every second): generous, it only ends early when all has landed.
+LANDING_DEADLINE_S = 150
+
+
+def _unavailable(reason):
+    if os.environ.get('CI', '').lower() == 'true':
+        pytest.fail('needed in CI: %s' % reason)
+    pytest.skip(reason)
+
+
+def _run(argv):
+    # close_fds (the default): daemons must not inherit the caller's
+    # hypervisor lock.
+    return subprocess.run(argv, capture_output=True, text=True)
+
+
+@pytest.fixture(scope='session')
+def hypervisor():
+    was_up = _run([HYPERVISOR, 'status']).returncode == 0
+    if not was_up:
+        for action in ('install', 'start'):
+            proc = _run([HYPERVISOR, action])
+            if proc.returncode:
+                _unavailable('tools/hypervisor.sh %s: %s' % (
+                    action, proc.stderr.strip()[-2000:]))
+    conn = localguests.connect(URI)
+    yield conn
+    conn.close()
+    if not was_up:
+        _run([HYPERVISOR, 'stop'])
+
+
+def _destroy(conn, guests):
+    for guest in guests:
+        try:
+            conn.lookupByName(guest.domain_name).destroy()
+        except Exception:  # noqa: S110 - not running: nothing to do
+            pass
+
+
+@pytest.fixture(scope='session')
+def guests(hypervisor):
+    """The e2e guests, running: {uuid: Guest}."""
+    _destroy(hypervisor, GUESTS)
+    localguests.start(hypervisor, GUESTS)
+    try:
+        time.sleep(1.0)
+        yield {g.uuid: g for g in GUESTS}
+    finally:
+        _destroy(hypervisor, GUESTS)
+
+
+def _read_env(path):
+    env = {}
+    with open(path) as f:
+        for line in f:
+            key, _, value = line.strip().partition('=')
+            env[key] = value
+    return env
+
+
+@pytest.fixture(scope='session')
+def services(guests):
+    """The chain, started; yields DIR/services.env as a dict (+ DIR)."""
+    proc = _run([SERVICES, 'install'])
+    if proc.returncode:
+        _unavailable('tools/services.sh install: %s'
+                     % proc.stderr.strip()[-2000:])
+    state = tempfile.mkdtemp(prefix='cperf-e2e-')
+    with open(os.path.join(state, 'polling.yaml'), 'w') as f:
+        yaml.safe_dump({'sources': SOURCES}, f)
+    env = dict(os.environ, CEILOMETER_PERF_E2E_HOST=HOST, LIBVIRT_URI=URI)
+    started = subprocess.run([SERVICES, 'start', state], env=env,
+                             capture_output=True, text=True)
+    try:
+        if started.returncode:
+            _unavailable('tools/services.sh start: %s'
+                         % started.stderr.strip()[-3000:])
+        info = _read_env(os.path.join(state, 'services.env'))
+        info['DIR'] = state
+        yield info
+    finally:
+        subprocess.run([SERVICES, 'stop', state], capture_output=True)
+        if os.environ.get('CEILOMETER_PERF_KEEP_E2E'):
+            print('e2e state kept in %s' % state)
+        else:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(scope='session')
+def gnocchi(services):
+    return chain.Gnocchi(services['GNOCCHI_URL'])
+
+
+@pytest.fixture(scope='session')
+def produced(guests):
+    """{uuid: meters} our pollsters produce for the e2e guests here, from
+    the polling agent in-process: what must land in Gnocchi."""
+    got = chain.probe_guests(SOURCES, URI, HOST)
+    return {uuid: got.get(uuid, set()) for uuid in guests}
+
+
+@pytest.fixture(scope='session')
+def documented(services):
+    """The BUILT documented record's samples, sent onto RabbitMQ:
+    (uuid, {meter: volumes})."""
+    return chain.inject_documented(services['TRANSPORT_URL'], HOST)
+
+
+@pytest.fixture(scope='session')
+def landed(gnocchi, guests, produced, documented):
+    """{uuid: {meter: values}} in Gnocchi once all expected has landed (or
+    the deadline passed)."""
+    expected = dict(produced)
+    doc_uuid, sent = documented
+    expected[doc_uuid] = set(sent)
+    return chain.wait_until_landed(gnocchi, expected, LANDING_DEADLINE_S)
