@@ -19,6 +19,8 @@ sys.path.insert(0, os.path.join(ROOT, 'tools'))
 
 import localguests  # noqa: E402
 
+from ceilometer_perf import reader  # noqa: E402
+
 HYPERVISOR = os.path.join(ROOT, 'tools', 'hypervisor.sh')
 URI = 'qemu:///system'
 
@@ -126,3 +128,31 @@ def pytest_terminal_summary(terminalreporter):
     for fault in report['faults']:
         terminalreporter.write_line('  - %s' % fault)
     terminalreporter.write_line('(saved to %s)' % path)
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Every bulk read the plugin makes: (groups, snapshot)."""
+    seen = []
+    real = reader.BulkReader._read
+
+    def spy(self, groups):
+        snap = real(self, groups)
+        seen.append((frozenset(groups), snap))
+        return snap
+    monkeypatch.setattr(reader.BulkReader, '_read', spy)
+    return seen
+
+
+@pytest.fixture
+def root_only_socket(tmp_path):
+    """A listening unix socket only root may connect to (mode 0600)."""
+    import socket
+    path = str(tmp_path / 'libvirt-sock-ro')
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(1)
+    os.chmod(path, 0o600)
+    os.chmod(str(tmp_path), 0o755)
+    yield path
+    listener.close()

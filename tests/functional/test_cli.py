@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -158,17 +157,9 @@ def test_bad_config_file(tmp_path):
     assert 'Invalid section' in proc.stderr
 
 
-def test_permission_denied(tmp_path):
-    path = str(tmp_path / 'libvirt-sock-ro')
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(path)
-    listener.listen(1)
-    os.chmod(path, 0o600)
-    os.chmod(str(tmp_path), 0o755)
-    try:
-        proc = run('check', '--libvirt-uri',
-                   'qemu+unix:///system?socket=%s' % path, user='65534')
-    finally:
-        listener.close()
+def test_permission_denied(root_only_socket):
+    proc = run('check', '--libvirt-uri',
+               'qemu+unix:///system?socket=%s' % root_only_socket,
+               user='65534')
     assert proc.returncode == 2
     assert 'Permission denied' in proc.stderr

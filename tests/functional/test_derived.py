@@ -28,20 +28,6 @@ from tests.functional import agent as agent_mod
 from tests.functional.conftest import localguests
 
 
-@pytest.fixture
-def reads(monkeypatch):
-    """Every bulk read the plugin makes: (groups, snapshot)."""
-    seen = []
-    real = reader.BulkReader._read
-
-    def spy(self, groups):
-        snap = real(self, groups)
-        seen.append((frozenset(groups), snap))
-        return snap
-    monkeypatch.setattr(reader.BulkReader, '_read', spy)
-    return seen
-
-
 def _ours(samples, name):
     return {s['resource_metadata']['display_name']: s for s in samples
             if s['counter_name'] == name}

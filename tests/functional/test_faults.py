@@ -254,23 +254,13 @@ PERMISSION_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def test_permission_denied_is_one_clear_line(tmp_path, ledger):
-    import socket
-    path = str(tmp_path / 'sock')
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(path)
-    listener.listen(1)
-    os.chmod(path, 0o600)
-    os.chmod(str(tmp_path), 0o755)
-    try:
-        proc = subprocess.run(
-            ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
-             '--', sys.executable, '-c', PERMISSION_SCRIPT,
-             'qemu+unix:///system?socket=%s' % path],
-            capture_output=True, text=True, timeout=120,
-            env=dict(os.environ, HOME='/tmp'), cwd='/')
-    finally:
-        listener.close()
+def test_permission_denied_is_one_clear_line(root_only_socket, ledger):
+    proc = subprocess.run(
+        ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+         '--', sys.executable, '-c', PERMISSION_SCRIPT,
+         'qemu+unix:///system?socket=%s' % root_only_socket],
+        capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, HOME='/tmp'), cwd='/')
     ledger.faults.append('libvirt socket without permission')
     ledger.cycles += 3
     assert 'Traceback' not in proc.stderr, proc.stderr

@@ -12,27 +12,12 @@ import time
 import libvirt
 import pytest
 
-from ceilometer_perf import reader
 from ceilometer_perf import resctrl
 from tests.functional import agent as agent_mod
 from tests.functional.conftest import localguests
 
 RDT_METERS = ['cpu_l3_cache', 'memory.bandwidth.total',
               'memory.bandwidth.local']
-
-
-@pytest.fixture
-def reads(monkeypatch):
-    """(groups, snapshot) of every bulk read the plugin makes."""
-    seen = []
-    real = reader.BulkReader._read
-
-    def spy(self, groups):
-        snap = real(self, groups)
-        seen.append((frozenset(groups), snap))
-        return snap
-    monkeypatch.setattr(reader.BulkReader, '_read', spy)
-    return seen
 
 
 class Collect(logging.Handler):
