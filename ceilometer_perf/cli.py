@@ -193,19 +193,40 @@ def _order(sample):
             sample['counter_name'])
 
 
+def config_problems(conf):
+    """What the agent would log as bad configuration, read up front."""
+    from ceilometer_perf import deploy
+    from ceilometer_perf import opts
+    _values, problems = opts.read(conf)
+    polling = conf.find_file(conf.polling.cfg_file)
+    if polling:
+        problems += deploy.polling_file_problems(polling)
+    return problems
+
+
 def cmd_check(args, conf, out):
     from ceilometer_perf import diagnosis
-    connection, _version = require_libvirt(conf)
+    problems = config_problems(conf)
+    try:
+        connection, _version = require_libvirt(conf)
+    except CommandError:
+        for problem in problems:
+            sys.stderr.write('ceilometer-perf: bad configuration: %s\n'
+                             % problem)
+        raise
     if not conf.debug:
         # The report explains every missing meter; the dry run's
         # once-per-host warnings would only repeat it.
         logging.getLogger('ceilometer_perf').setLevel(logging.ERROR)
         logging.getLogger('ceilometer.compute').setLevel(logging.CRITICAL)
     report = diagnosis.diagnose(conf, connection)
+    report['config_problems'] = problems
     if args.format == 'json':
         out.write(json.dumps(report, indent=2, sort_keys=True) + '\n')
     else:
         out.write(diagnosis.render(report) + '\n')
+    if problems:
+        return EXIT_ERROR
     return EXIT_OK if any(m['ok'] for m in report['meters']) \
         else EXIT_NOTHING
 

@@ -5,6 +5,8 @@ merged into an operator's file without clobbering it, and the nova
 `[libvirt] enabled_perf_events` this host can really count.
 """
 
+import difflib
+import fnmatch
 import os
 import shutil
 import time
@@ -102,6 +104,68 @@ def merge_file(path, merge, dump=yaml.safe_dump):
         dump(merged, f, default_flow_style=False, sort_keys=False)
     os.replace(tmp, path)
     return added, backup
+
+
+POLLSTER_NAMESPACES = ('ceilometer.poll.compute', 'ceilometer.poll.central',
+                       'ceilometer.poll.ipmi')
+# Meter names an operator could mean as ours: same first component.
+_OUR_STEMS = frozenset(m.name.split('.')[0] for m in catalogue.METERS)
+_OUR_NAMES = [m.name for m in catalogue.METERS]
+
+
+def installed_pollsters():
+    """Names of every pollster entry point installed in this Python."""
+    from importlib import metadata
+    return {ep.name for ns in POLLSTER_NAMESPACES
+            for ep in metadata.entry_points(group=ns)}
+
+
+def polling_problems(sources, installed):
+    """Meters in polling sources that no pollster here provides.
+
+    Ceilometer polls nothing for such a name and says nothing, so a typo
+    in polling.yaml looks like a meter that never has samples.  Only names
+    that could be meant as ours are judged (perf.*, cpu_l3_cache,
+    memory.*, cpu.* and near misses of our names).
+    sources: [(source name, [meter entries])].
+    """
+    problems = []
+    for source, entries in sources:
+        for entry in entries or ():
+            name = str(entry).lstrip('!')
+            if name == '*' or (
+                    name.split('.')[0] not in _OUR_STEMS
+                    and not difflib.get_close_matches(name, _OUR_NAMES)):
+                continue
+            if any(c in name for c in '*?['):
+                if not fnmatch.filter(installed, name):
+                    problems.append(
+                        "polling source '%s': pattern '%s' matches no "
+                        'installed meter' % (source, entry))
+                continue
+            if name in installed:
+                continue
+            close = difflib.get_close_matches(name, installed, n=1)
+            problems.append(
+                "polling source '%s': no installed pollster provides meter "
+                "'%s'%s; Ceilometer ignores it without a word"
+                % (source, name,
+                   " (did you mean '%s'?)" % close[0] if close else ''))
+    return problems
+
+
+def polling_file_problems(path, installed=None):
+    """polling_problems() of a polling.yaml file; unreadable is one too."""
+    try:
+        with open(path) as f:
+            definition = yaml.safe_load(f) or {}
+        sources = [(s.get('name'), s.get('meters'))
+                   for s in definition.get('sources') or ()]
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
+        return ['cannot read the polling definition %s: %s' % (path, exc)]
+    if installed is None:
+        installed = installed_pollsters()
+    return polling_problems(sources, installed)
 
 
 def countable_perf_events():

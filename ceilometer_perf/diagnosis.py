@@ -197,8 +197,12 @@ def render(report):
              '  software perf events:   %s' % _yes(host['software_events']),
              '  RDT perf (cmt/mbm):     %s' % _yes(host['rdt_perf_pmu']),
              '  resctrl monitoring:     %s' % _yes(host['resctrl']),
-             '',
-             'Instances (%d)' % len(report['instances'])]
+             '']
+    problems = report.get('config_problems')
+    if problems:
+        lines += ['Configuration: %d problem(s)' % len(problems)]
+        lines += ['  ERROR %s' % p for p in problems] + ['']
+    lines += ['Instances (%d)' % len(report['instances'])]
     for inst in report['instances']:
         state = 'running' if inst['running'] else 'shut off (no samples)'
         meta = ('nova metadata ok' if inst['discoverable'] else

@@ -14,6 +14,8 @@ import yaml
 from ceilometer import service
 from ceilometer.polling import manager as polling_manager
 
+from ceilometer_perf import opts
+
 
 class SampleRecorder:
     """Stands in for the oslo.messaging notifier at the publishing end."""
@@ -39,6 +41,7 @@ class LocalAgent:
             yaml.safe_dump({'sources': sources}, f)
         if conf is None:
             conf = service.prepare_service([], [])
+        opts.register_opts(conf)
         for (group, name), value in (config_overrides or {}).items():
             conf.set_override(name, value,
                               group=None if group == "DEFAULT" else group)

@@ -4,6 +4,10 @@ The libvirt URI itself is Ceilometer's: [DEFAULT] libvirt_type and
 libvirt_uri, so the plugin always watches the hypervisor the agent does.
 """
 
+import glob
+import os
+import re
+
 from oslo_config import cfg
 
 GROUP = 'ceilometer_perf'
@@ -15,6 +19,17 @@ OPTS = [
                      'another job (VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT), '
                      'so one busy instance never delays the polling cycle. '
                      'Such an instance may miss some values in that cycle.'),
+    cfg.FloatOpt('stats_timeout',
+                 default=10.0,
+                 min=0.0,
+                 help='Seconds a polling cycle waits for a bulk read of CPU '
+                      'or vCPU stats, which libvirt collects from each '
+                      'QEMU.  A hung QEMU makes that read wait for as long '
+                      'as it hangs, NOWAIT or not; past this deadline the '
+                      'cycle goes on with a read that skips what needs the '
+                      'hung QEMU, and the instance is logged once.  Reads '
+                      'of perf counters never wait on a QEMU.  0 waits for '
+                      'ever.'),
 ]
 
 
@@ -24,3 +39,61 @@ def register_opts(conf):
 
 def list_opts():
     return [(GROUP, OPTS)]
+
+
+def read(conf):
+    """({option: value}, [problem]) for the plugin's options.
+
+    A bad value must not cost the agent its perf meters (Ceilometer would
+    skip the pollsters with only a debug line): it is reported and the
+    option's default used instead.
+    """
+    register_opts(conf)
+    values, problems = {}, []
+    for opt in OPTS:
+        try:
+            values[opt.dest] = getattr(conf[GROUP], opt.dest)
+        except (cfg.Error, ValueError) as exc:
+            values[opt.dest] = opt.default
+            problems.append('[%s] %s: %s; using the default, %s'
+                            % (GROUP, opt.name, _one_line(exc), opt.default))
+    problems.extend(unknown_options(conf))
+    return values, problems
+
+
+def unknown_options(conf):
+    """Options set in the [ceilometer_perf] section that do not exist.
+
+    oslo.config ignores them silently; a misspelt option would otherwise
+    look set and do nothing.
+    """
+    known = {opt.name for opt in OPTS} | {opt.dest for opt in OPTS}
+    problems = []
+    for path in config_files(conf):
+        sections = {}
+        try:
+            cfg.ConfigParser(path, sections).parse()
+        except Exception:  # noqa: S112 - oslo.config reports unreadable files
+            continue
+        for name in sorted(sections.get(GROUP, {})):
+            if name not in known:
+                problems.append(
+                    'unknown option [%s] %s in %s; the options are: %s'
+                    % (GROUP, name, path,
+                       ', '.join(sorted(o.name for o in OPTS))))
+    return problems
+
+
+def config_files(conf):
+    """The files oslo.config read, in order (config_file, then config_dir)."""
+    files = list(getattr(conf, 'config_file', None) or ())
+    for directory in getattr(conf, 'config_dir', None) or ():
+        files.extend(sorted(glob.glob(os.path.join(directory, '*.conf'))))
+    return files
+
+
+def _one_line(exc):
+    text = ' '.join(str(exc).split())
+    # oslo.config names the file as a LocationInfo repr.
+    return re.sub(r"from LocationInfo\(.*?detail='([^']*)'\)", r'in \1',
+                  text)

@@ -14,6 +14,7 @@ from ceilometer.polling import plugin_base
 from oslo_log import log
 
 from ceilometer_perf import catalogue
+from ceilometer_perf import deploy
 from ceilometer_perf import derived
 from ceilometer_perf import notices
 from ceilometer_perf import opts
@@ -45,17 +46,23 @@ class HostState:
     """Per-process state shared by every pollster of this plugin."""
 
     def __init__(self, conf, opener=None):
-        opts.register_opts(conf)
+        settings, problems = opts.read(conf)
+        for problem in problems:
+            LOG.error('ceilometer-perf: bad configuration: %s', problem)
         self.conf = conf
         self.connection = reader.Connection(reader.libvirt_uri(conf), opener)
         self.vpmu = vpmu.VpmuCache()
         self.monitors = resctrl.MonitorValues()
         self.derived = derived.DerivedState()
         self.reader = reader.BulkReader(
-            self.connection, nowait=conf.ceilometer_perf.stats_nowait,
-            on_snapshot=self._forget_vanished)
+            self.connection, nowait=settings['stats_nowait'],
+            timeout=settings['stats_timeout'],
+            on_snapshot=self._after_read)
         self.notices = notices.Notices()
+        # Instances a read went on without: {uuid: keys it lacked}.
+        self.stalled = {}
         self._plans = {}
+        self._checked_managers = set()
         self._plans_lock = threading.Lock()
 
     def groups_for(self, manager, meter):
@@ -71,6 +78,9 @@ class HostState:
             return frozenset(meter.groups)
         key = (id(polling), meter.name)
         with self._plans_lock:
+            if id(polling) not in self._checked_managers:
+                self._checked_managers.add(id(polling))
+                self._check_sources(manager, sources)
             groups = self._plans.get(key)
             if groups is None:
                 intervals = {s.get_interval() for s in sources
@@ -86,11 +96,59 @@ class HostState:
                 self._plans[key] = groups
             return groups
 
-    def _forget_vanished(self, snap):
+    @staticmethod
+    def _check_sources(manager, sources):
+        """Say once what in polling.yaml matches none of the pollsters."""
+        installed = {ext.name for ext in getattr(manager, 'extensions', ())}
+        if not installed:
+            return
+        problems = deploy.polling_problems(
+            [(s.name, s.meters) for s in sources
+             if isinstance(getattr(s, 'meters', None), list)], installed)
+        for problem in problems:
+            LOG.error('ceilometer-perf: %s', problem)
+
+    def _after_read(self, snap):
         # Every read lists all running domains: forget the others.
         self.vpmu.prune(snap)
         self.monitors.prune(snap)
         self.derived.prune(snap.records)
+        self._report_stalled(snap)
+
+    def _report_stalled(self, snap):
+        """One line when an instance's QEMU stops answering, one when back."""
+        for uuid in list(self.stalled):
+            if uuid not in snap.records:
+                del self.stalled[uuid]
+        if not snap.groups & reader.SLOW_GROUPS:
+            return     # Reads of other groups never wait on a QEMU.
+        for uuid in list(self.stalled):
+            if snap.stalled is None or uuid not in snap.stalled:
+                del self.stalled[uuid]
+                LOG.info('ceilometer-perf: instance %s (domain %s) answers '
+                         'again: its stats are read whole', uuid,
+                         snap.records[uuid].name)
+        if snap.stalled is None:
+            self.notices.clear('stalled-unknown')
+            return
+        if not snap.stalled and not self.notices.seen('stalled-unknown'):
+            self.notices.once(
+                'stalled-unknown', logging.WARNING,
+                'ceilometer-perf: a CPU stats read has waited over %s s and '
+                'no instance shows which QEMU it waits for; samples of this '
+                'task come from a read that does not wait. Logged once.',
+                self.reader.timeout)
+        for uuid, missing in snap.stalled.items():
+            if uuid in self.stalled:
+                continue
+            self.stalled[uuid] = missing
+            LOG.warning(
+                'ceilometer-perf: instance %s (domain %s) is stuck: a stats '
+                'read has waited over %s s for its QEMU, which does not '
+                'answer. Polling goes on without waiting for it; its %s are '
+                'skipped until it answers. Logged once.', uuid,
+                snap.records[uuid].name, self.reader.timeout,
+                ', '.join(missing))
 
     def snapshot(self, cache, groups):
         """This cycle's snapshot, or None (with one log line) on failure."""

@@ -42,6 +42,10 @@ class HypervisorUnavailable(Exception):
     """libvirt cannot be reached (down, wrong URI, no permission)."""
 
 
+class StatsTimeout(Exception):
+    """libvirt did not answer a bulk stats read within the deadline."""
+
+
 def libvirt_uri(conf):
     """The URI Ceilometer's own compute agent uses."""
     return conf.libvirt_uri or _URI_BY_TYPE.get(conf.libvirt_type,
@@ -161,6 +165,10 @@ class Snapshot:
     # they came from two): perf counters restart with libvirtd, which
     # always breaks the connection.
     epoch: int = None
+    # Set when the read went on without waiting for a stuck one (see
+    # BulkReader): {uuid: stats keys libvirt skipped for that domain};
+    # None for a read that waited for every domain.
+    stalled: dict = None
 
     def get(self, uuid):
         return self.records.get(uuid)
@@ -178,13 +186,28 @@ class BulkReader:
     The lock is per cycle cache, that is per polling task: a task whose
     read waits on a hung QEMU (CPU_TOTAL, VCPU) holds up only itself, not
     the tasks of other intervals.
+
+    A read of those slow groups runs in a worker thread and is waited for
+    `timeout` seconds.  Past that, the read is left to finish on its own
+    (it holds the hung domain's job), and a NOWAIT read, which skips what
+    needs that domain's job, answers the cycle instead; its snapshot names
+    the domains whose record lacks keys their last complete one had.
+    While a stuck read is pending no other one is started, so hung QEMUs
+    never pile up threads.  Reads of
+    PERF, STATE and MEMORY never wait on a QEMU and run in the caller.
     """
 
-    def __init__(self, connection, nowait=True, on_snapshot=None):
+    def __init__(self, connection, nowait=True, on_snapshot=None,
+                 timeout=None):
         self.connection = connection
         self.nowait = nowait
         self.on_snapshot = on_snapshot
+        self.timeout = timeout
         self._lock = threading.Lock()
+        # Reads that outlived their deadline, by lane, until they end.
+        self._pending = {}
+        # {uuid: keys of its last complete slow read}, shared key sets.
+        self._shapes = {}
         self.calls = 0
         # Snapshot times, the base of the rates computed between polls.
         self.clock = time.monotonic
@@ -224,10 +247,70 @@ class BulkReader:
             return snap
 
     def _read(self, groups):
+        if not self.timeout or not groups & SLOW_GROUPS:
+            return self._read_now(groups, self.nowait)
+        try:
+            snap = self._within_deadline(
+                'slow', lambda: self._read_now(groups, self.nowait))
+        except StatsTimeout:
+            pass
+        else:
+            self._remember_shapes(snap)
+            return snap
+        # The stuck read holds the hung domain's job: NOWAIT skips it.
+        snap = self._within_deadline(
+            'slow-nowait', lambda: self._read_now(groups, True))
+        snap.stalled = self._stalled_domains(snap)
+        return snap
+
+    def _within_deadline(self, lane, func):
+        with self._lock:
+            stuck = self._pending.get(lane)
+            if stuck is not None and stuck.done:
+                del self._pending[lane]
+                stuck = None
+        if stuck is not None:
+            raise StatsTimeout(
+                'libvirt at %s has not answered a stats read started %.0f s '
+                'ago' % (self.connection.uri, stuck.age()))
+        call = PendingCall(func)
+        if call.wait(self.timeout):
+            return call.outcome()
+        with self._lock:
+            self._pending[lane] = call
+        raise StatsTimeout('libvirt at %s did not answer a stats read '
+                           'within %s s' % (self.connection.uri,
+                                            self.timeout))
+
+    def _remember_shapes(self, snap):
+        shapes, pool = {}, {}
+        for uuid, record in snap.records.items():
+            keys = frozenset(record.stats)
+            shapes[uuid] = pool.setdefault(keys, keys)
+        self._shapes = shapes
+
+    def _stalled_domains(self, snap):
+        """Domains whose record lacks keys of their last complete read.
+
+        What NOWAIT skips for a domain whose job is held (libvirt 9:
+        cpu.haltpoll.*, and the monitor's data) is the only sign of which
+        domain the stuck read waits for that never blocks itself:
+        virDomainGetControlInfo can wait on the same QEMU.
+        """
+        stalled = {}
+        for uuid, record in snap.records.items():
+            shape = self._shapes.get(uuid)
+            if shape is not None:
+                missing = shape.difference(record.stats)
+                if missing:
+                    stalled[uuid] = tuple(sorted(missing))
+        return stalled
+
+    def _read_now(self, groups, nowait):
         flags = 0
         for group in groups:
             flags |= GROUP_FLAGS[group]
-        list_flags = LIST_ACTIVE | (NOWAIT if self.nowait else 0)
+        list_flags = LIST_ACTIVE | (NOWAIT if nowait else 0)
         result, epoch = self.connection.call(
             lambda conn: conn.getAllDomainStats(flags, list_flags),
             with_generation=True)
@@ -242,3 +325,42 @@ class BulkReader:
             records[record.uuid] = record
         return Snapshot(records=records, groups=groups,
                         read_at=self.clock(), epoch=epoch)
+
+
+class PendingCall:
+    """A call run in a daemon thread, so that its caller can stop waiting.
+
+    A libvirt call blocked on a hung QEMU cannot be cancelled; the thread
+    ends when the QEMU (or libvirtd) answers or goes away.
+    """
+
+    def __init__(self, func):
+        self.func = func
+        self.started = time.monotonic()
+        self._result = self._error = None
+        self._done = threading.Event()
+        threading.Thread(target=self._run, daemon=True,
+                         name='ceilometer-perf-stats').start()
+
+    def _run(self):
+        try:
+            self._result = self.func()
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            self._done.set()
+
+    @property
+    def done(self):
+        return self._done.is_set()
+
+    def age(self):
+        return time.monotonic() - self.started
+
+    def wait(self, timeout):
+        return self._done.wait(timeout)
+
+    def outcome(self):
+        if self._error is not None:
+            raise self._error
+        return self._result

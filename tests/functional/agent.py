@@ -24,15 +24,17 @@ class CallCounter:
         return counted
 
 
-def Agent(sources, uri='qemu:///system'):
+def Agent(sources, uri='qemu:///system', config_files=(), overrides=None):
     """A LocalAgent on the given URI, with libvirt_metadata discovery."""
-    conf = service.prepare_service([], [])
-    return localagent.LocalAgent(sources, conf, {
+    conf = service.prepare_service([], list(config_files))
+    settings = {
         ('DEFAULT', 'libvirt_type'): 'qemu',
         ('DEFAULT', 'libvirt_uri'): uri,
         ('DEFAULT', 'host'): 'functional-test',
         ('compute', 'instance_discovery_method'): 'libvirt_metadata',
-    })
+    }
+    settings.update(overrides or {})
+    return localagent.LocalAgent(sources, conf, settings)
 
 
 def count_libvirt_calls(monkeypatch):

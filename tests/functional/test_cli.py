@@ -163,3 +163,26 @@ def test_permission_denied(root_only_socket):
                user='65534')
     assert proc.returncode == 2
     assert 'Permission denied' in proc.stderr
+
+
+def test_check_reports_configuration_the_agent_would_ignore(guests,
+                                                             tmp_path):
+    polling = tmp_path / 'polling.yaml'
+    polling.write_text('sources:\n  - name: perf\n    interval: 60\n'
+                       '    meters: [perf.event.cpu_clock, perf.ipcc]\n')
+    conf = tmp_path / 'ceilometer.conf'
+    conf.write_text('[polling]\ncfg_file = %s\n[ceilometer_perf]\n'
+                    'stats_timeout = -3\n' % polling)
+    proc = run('check', '--config-file', str(conf))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert 'Configuration: 2 problem(s)' in proc.stdout
+    assert "  ERROR [ceilometer_perf] stats_timeout: Value for option " \
+        "stats_timeout in %s is not valid: Should be greater than or equal " \
+        "to 0; using the default, 10.0" % conf in proc.stdout
+    assert "  ERROR polling source 'perf': no installed pollster provides " \
+        "meter 'perf.ipcc' (did you mean 'perf.ipc'?)" in proc.stdout
+    # The rest of the report is still there.
+    assert 'meters produce samples on this host' in proc.stdout
+    as_json = json.loads(run('check', '--config-file', str(conf),
+                             '--format', 'json').stdout)
+    assert len(as_json['config_problems']) == 2

@@ -53,6 +53,8 @@ class FakeDomain:
         self.entry = entry
         self.xml_reads = 0
         self.vanished = False
+        # virDomainGetControlInfo: [state, details, milliseconds in it].
+        self.control = [0, 0, 0]
 
     def UUIDString(self):
         return self.entry['uuid']
@@ -62,6 +64,11 @@ class FakeDomain:
 
     def ID(self):
         return self.entry['id']
+
+    def controlInfo(self, flags=0):
+        if self.vanished:
+            raise NoDomain('Domain not found')
+        return list(self.control)
 
     def XMLDesc(self, flags=0):
         if self.vanished:

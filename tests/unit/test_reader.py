@@ -6,6 +6,7 @@ import threading
 import libvirt
 import pytest
 
+from ceilometer_perf import opts
 from ceilometer_perf import reader
 from tests.unit import fakes
 from tests.unit.conftest import poll
@@ -164,3 +165,170 @@ def test_a_task_stuck_on_a_hung_qemu_holds_up_no_other_task():
     finally:
         fake.release.set()
         slow.join(60)
+
+
+class _QemuMonitor(fakes.FakeConnection):
+    """libvirt's domain job, as a CPU stats read meets a stopped QEMU.
+
+    Once stop() is called, a read of CPU_TOTAL takes the job of the hung
+    domain and waits until released; another read meanwhile waits for the
+    job too, or with NOWAIT skips the keys that need the job (libvirt 9:
+    cpu.haltpoll.*), as seen on our TCG guests.
+    """
+
+    def __init__(self, entries, hung=0):
+        super().__init__(entries)
+        self.hung = self.domains[hung]
+        self.stopped = False
+        self.release = threading.Event()
+        self.job = threading.Lock()
+        self.waiting = 0
+        self.started = []
+
+    def stop(self):
+        self.stopped = True
+
+    def getAllDomainStats(self, stats, flags):
+        self.started.append((stats, flags))
+        cpu = stats & reader.GROUP_FLAGS['cpu_total']
+        if cpu and self.job.locked() and flags & reader.NOWAIT:
+            result = super().getAllDomainStats(stats, flags)
+            return [(dom, {k: v for k, v in st.items()
+                           if not (dom is self.hung
+                                   and k.startswith('cpu.haltpoll.'))})
+                    for dom, st in result]
+        if cpu and self.stopped:
+            with self.job:
+                self.waiting += 1
+                self.release.wait()
+                self.waiting -= 1
+        return super().getAllDomainStats(stats, flags)
+
+
+CPU_GROUPS = frozenset({'cpu_total', 'vcpu'})
+
+
+def _cpu_records():
+    # Recorded from our TCG guests: CPU_TOTAL, VCPU, PERF and STATE.
+    return fakes.load_cycles('real-tcg-libvirtd-restart.json')[0]
+
+
+def _settle(bulk):
+    """Wait until the reads that outlived their deadline have ended."""
+    for call in list(bulk._pending.values()):
+        assert call.wait(10)
+
+
+def _bulk(fake, timeout=0.2, nowait=True):
+    return reader.BulkReader(
+        reader.Connection('qemu:///system', opener=lambda uri: fake),
+        nowait=nowait, timeout=timeout)
+
+
+def test_cpu_read_goes_on_without_a_hung_qemu():
+    fake = _QemuMonitor(_cpu_records())
+    bulk = _bulk(fake)
+    assert bulk.snapshot({}, CPU_GROUPS).stalled is None
+    fake.stop()
+    try:
+        snap = bulk.snapshot({}, CPU_GROUPS)
+        assert len(snap.records) == 3
+        assert snap.stalled == {fake.hung.UUIDString(): (
+            'cpu.haltpoll.fail.time', 'cpu.haltpoll.success.time')}
+        assert fake.waiting == 1
+        # Next cycles: the stuck read is still pending; no new one is
+        # started (no thread piles up), the NOWAIT read answers at once.
+        for _ in range(3):
+            snap = bulk.snapshot({}, CPU_GROUPS)
+            assert set(snap.stalled) == {fake.hung.UUIDString()}
+        assert fake.waiting == 1
+        assert len(fake.started) == 1 + 4 + 1
+    finally:
+        fake.release.set()
+    fake.stopped = False
+    _settle(bulk)
+    snap = bulk.snapshot({}, CPU_GROUPS)
+    assert snap.stalled is None and len(snap.records) == 3
+
+
+def test_fallback_read_asks_nowait_even_when_nowait_is_off():
+    fake = _QemuMonitor(_cpu_records())
+    bulk = _bulk(fake, nowait=False)
+    bulk.snapshot({}, CPU_GROUPS)
+    fake.stop()
+    try:
+        snap = bulk.snapshot({}, CPU_GROUPS)
+    finally:
+        fake.release.set()
+    assert set(snap.stalled) == {fake.hung.UUIDString()}
+    _, first, fallback = fake.started
+    assert not first[1] & reader.NOWAIT and fallback[1] & reader.NOWAIT
+
+
+def test_perf_reads_never_go_through_a_worker_thread():
+    class Where(fakes.FakeConnection):
+        def getAllDomainStats(self, stats, flags):
+            self.thread = threading.current_thread()
+            return super().getAllDomainStats(stats, flags)
+    fake = Where(fakes.load('real-tcg-guests-perf-state.json'))
+    _bulk(fake).snapshot({}, {'perf', 'state'})
+    assert fake.thread is threading.current_thread()
+    _bulk(fake).snapshot({}, CPU_GROUPS)
+    assert fake.thread is not threading.current_thread()
+    _bulk(fake, timeout=0).snapshot({}, CPU_GROUPS)
+    assert fake.thread is threading.current_thread()
+
+
+def test_libvirt_that_answers_nothing_fails_the_cycle_only():
+    class Wedged(fakes.FakeConnection):
+        release = threading.Event()
+        started = 0
+
+        def getAllDomainStats(self, stats, flags):
+            self.started += 1
+            self.release.wait()
+            return super().getAllDomainStats(stats, flags)
+    fake = Wedged(_cpu_records())
+    bulk = _bulk(fake)
+    try:
+        for _ in range(3):
+            with pytest.raises(reader.StatsTimeout, match='qemu:///system'):
+                bulk.snapshot({}, CPU_GROUPS)
+        # One blocked read, one blocked NOWAIT read, then none: no pile-up.
+        assert fake.started == 2
+    finally:
+        fake.release.set()
+
+
+def test_stalled_instance_is_logged_once_and_its_return_too(conf, caplog):
+    from ceilometer_perf import pollsters
+    entries = _cpu_records()
+    fake = _QemuMonitor(entries)
+    opts.register_opts(conf)
+    conf.set_override('stats_timeout', 0.2, group='ceilometer_perf')
+    host = pollsters.HostState(conf, opener=lambda uri: fake)
+    inst = fakes.instances_for(entries)
+    hung = fake.hung.UUIDString()
+    with caplog.at_level(logging.INFO, logger='ceilometer_perf'):
+        poll(host, 'cpu.overhead', inst)
+        fake.stop()
+        try:
+            for _ in range(3):
+                got = poll(host, 'cpu.overhead', inst)
+                # cpu.time and the vCPU times need no QEMU monitor: the
+                # NOWAIT read still has them for every instance.
+                assert {s.resource_id for s in got} == {e['uuid']
+                                                        for e in entries}
+        finally:
+            fake.release.set()
+        fake.stopped = False
+        _settle(host.reader)
+        poll(host, 'cpu.overhead', inst)
+    stuck = [r.getMessage() for r in caplog.records
+             if r.levelno == logging.WARNING]
+    assert len(stuck) == 1 and hung in stuck[0]
+    assert 'its cpu.haltpoll.fail.time, cpu.haltpoll.success.time are ' \
+        'skipped' in stuck[0]
+    assert any('answers again' in r.getMessage() and hung in r.getMessage()
+               for r in caplog.records if r.levelno == logging.INFO)
+    assert host.stalled == {}
