@@ -58,6 +58,15 @@ class Meter:
         return ''.join(w[:1].upper() + w[1:] for w in words) + 'Pollster'
 
     @property
+    def required_keys(self):
+        """Stats keys without which no instance can have a value."""
+        if self.kind == KIND_RATIO:
+            return self.inputs
+        if self.kind == KIND_STAT and not self.fallback:
+            return (self.key,)
+        return ()
+
+    @property
     def events(self):
         """The perf events this meter needs counted."""
         if self.event:

@@ -138,7 +138,15 @@ def vcpu_overhead(stats):
     vcpus = stats.get('vcpu.current')
     if cpu_time is None or vcpus is None:
         return None
-    vcpu_times = [v for k, v in stats.items() if _VCPU_TIME_KEY.match(k)]
+    maximum = stats.get('vcpu.maximum')
+    if maximum is not None:
+        # vCPUs are numbered below the maximum, online or not: a few
+        # lookups instead of matching every key of the record.
+        vcpu_times = [v for v in (stats.get('vcpu.%d.time' % i)
+                                  for i in range(maximum)) if v is not None]
+    else:
+        vcpu_times = [v for k, v in stats.items()
+                      if _VCPU_TIME_KEY.match(k)]
     if len(vcpu_times) != vcpus:
         return None
     return cpu_time - sum(vcpu_times), vcpus, cpu_time

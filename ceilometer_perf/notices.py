@@ -17,6 +17,8 @@ class Notices:
 
     def once(self, key, level, msg, *args):
         """Log msg unless a line with this key was logged before."""
+        if key in self._seen:
+            return False      # The common case, and a set lookup is atomic.
         with self._lock:
             if key in self._seen:
                 return False
@@ -26,6 +28,8 @@ class Notices:
 
     def clear(self, key):
         """Forget key; returns whether it had been reported."""
+        if key not in self._seen:
+            return False      # Every cycle, for every pollster: no lock.
         with self._lock:
             if key in self._seen:
                 self._seen.discard(key)

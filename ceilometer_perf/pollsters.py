@@ -77,6 +77,9 @@ class HostState:
         if not sources:
             return frozenset(meter.groups)
         key = (id(polling), meter.name)
+        groups = self._plans.get(key)
+        if groups is not None:
+            return groups
         with self._plans_lock:
             if id(polling) not in self._checked_managers:
                 self._checked_managers.add(id(polling))
@@ -227,11 +230,16 @@ def host_state(conf):
         return entry[1]
 
 
+# Sample metadata of a meter read from its perf event, not resctrl (each
+# sample gets a copy: SampleMaker merges it into its own dict).
+FROM_PERF = {'monitoring_source': 'perf'}
+
+
 def _stat_value(host, meter, record, instance, snap):
     value = record.stats.get(meter.key)
     if value is not None:
         if meter.fallback:
-            return value, {'monitoring_source': 'perf'}
+            return value, FROM_PERF
         return value, None
     if meter.fallback:
         return host.monitor_value(meter, record, instance, snap.read_at)
@@ -249,12 +257,13 @@ def _vpmu_value(host, meter, record, instance, snap):
 
 
 def _ratio_value(host, meter, record, instance, snap):
-    counters = tuple(record.stats.get(key) for key in meter.inputs)
-    for event, value in zip(meter.events, counters):
-        if value is None:
-            host.derived.forget(meter.name, record.uuid)
-            host.missing_value(meter, instance, event)
-            return None, None
+    stats = record.stats
+    counters = tuple([stats.get(key) for key in meter.inputs])
+    if None in counters:
+        event = meter.inputs[counters.index(None)].replace('perf.', '', 1)
+        host.derived.forget(meter.name, record.uuid)
+        host.missing_value(meter, instance, event)
+        return None, None
     reading = derived.Reading(domain_id=record.domain_id, epoch=snap.epoch,
                               counters=counters)
     value, reset = derived.interval_ratio(host.derived, meter.name,
@@ -320,25 +329,58 @@ class CataloguePollster(plugin_base.PollsterBase):
                           self.meter.name)
 
     def _samples(self, manager, cache, resources):
-        meter = self.meter
-        snap = self.host.snapshot(cache,
-                                  self.host.groups_for(manager, meter))
+        meter, host = self.meter, self.host
+        snap = host.snapshot(cache, host.groups_for(manager, meter))
         if snap is None:
+            return
+        records = snap.records
+        absent = [k for k in meter.required_keys if k not in snap.keys()]
+        if absent:
+            self._absent_everywhere(records, resources, absent[0])
+            return
+        make = samples.SampleMaker(
+            self.conf, cache, meter.name, meter.type, meter.unit,
+            snap.read_at, expected=len(resources))
+        if meter.kind == catalogue.KIND_STAT and not meter.fallback:
+            # Most meters: one key of the record, as is.
+            key = meter.key
+            for instance in resources:
+                record = records.get(instance.id)
+                if record is None:
+                    continue     # Shut off, or gone since discovery.
+                value = record.stats.get(key)
+                if value is None:
+                    host.missing_value(meter, instance)
+                    continue
+                yield make(instance, value)
             return
         value_of = VALUE_READERS[meter.kind]
         for instance in resources:
-            record = snap.get(instance.id)
+            record = records.get(instance.id)
             if record is None:
-                # Shut off, or gone since discovery: nothing to report.
                 continue
-            volume, extra = value_of(self.host, meter, record, instance,
-                                     snap)
-            if volume is None:
+            volume, extra = value_of(host, meter, record, instance, snap)
+            if volume is not None:
+                yield make(instance, volume, extra)
+
+    def _absent_everywhere(self, records, resources, key):
+        """No domain has the key: say so once, forget derived baselines."""
+        meter = self.meter
+        for instance in resources:
+            if instance.id not in records:
                 continue
-            yield samples.make_sample(
-                self.conf, cache, instance, name=meter.name, type=meter.type,
-                unit=meter.unit, volume=volume, additional_metadata=extra,
-                monotonic_time=snap.read_at)
+            if meter.kind == catalogue.KIND_RATIO:
+                self.host.derived.forget(meter.name, instance.id)
+            else:
+                self.host.missing_value(meter, instance,
+                                        key[len('perf.'):])
+                return
+        if meter.kind == catalogue.KIND_RATIO:
+            for instance in resources:
+                if instance.id in records:
+                    self.host.missing_value(meter, instance,
+                                            key[len('perf.'):])
+                    return
 
 
 def _make_pollster_classes():

@@ -169,9 +169,22 @@ class Snapshot:
     # BulkReader): {uuid: stats keys libvirt skipped for that domain};
     # None for a read that waited for every domain.
     stalled: dict = None
+    _keys: set = dataclasses.field(default=None, repr=False)
 
     def get(self, uuid):
         return self.records.get(uuid)
+
+    def keys(self):
+        """Every stats key some domain has: a meter whose key no domain
+        has skips its per-instance loop (e.g. hardware events on a host
+        without a PMU)."""
+        keys = self._keys
+        if keys is None:
+            keys = set()
+            for record in self.records.values():
+                keys.update(record.stats)
+            self._keys = keys
+        return keys
 
 
 class BulkReader:
@@ -242,6 +255,7 @@ class BulkReader:
                         record.stats.update(other.stats)
                 snap.groups = snap.groups | extra.groups
                 snap.calls += 1
+                snap._keys = None
                 if extra.epoch != snap.epoch:
                     snap.epoch = None
             return snap

@@ -44,41 +44,103 @@ class Uuid1Source:
         self._upper = (None, None)
 
     def __call__(self):
+        return self.format(self.reserve(1))
+
+    def reserve(self, count):
+        """The first of count timestamps taken at once (one clock read,
+        one lock): ids for a whole pollster's samples."""
         now = time.time_ns() // 100 + _UUID_EPOCH_OFFSET
         with self._lock:
-            stamp = self._last = max(now, self._last + 1)
-        high = stamp >> 32
+            first = max(now, self._last + 1)
+            self._last = first + count - 1
+        return first
+
+    def format(self, stamp):
+        return '%08x%s' % (stamp & 0xffffffff, self.upper(stamp >> 32))
+
+    def upper(self, high):
+        """What follows time_low for timestamps with these high bits."""
         upper = self._upper
         if upper[0] != high:
             # time_mid, then version 1 and time_hi.
             upper = self._upper = (high, '-%04x-%04x%s' % (
                 high & 0xffff, 0x1000 | high >> 16, self._tail))
-        return '%08x%s' % (stamp & 0xffffffff, upper[1])
+        return upper[1]
 
 
 new_sample_id = Uuid1Source()
+_Sample = ceilometer_sample.Sample
+
+
+class SampleMaker:
+    """Makes the samples of one meter in one polling cycle.
+
+    What util.make_sample_from_instance returns, for less: the instance
+    metadata is built once per polling cycle and shared by every pollster
+    of the polling task through its cache (two threads racing on an
+    instance build the same dict twice, harmlessly); each sample gets its
+    own copy.
+    """
+
+    def __init__(self, conf, cache, name, type, unit, monotonic_time=None,
+                 expected=1):
+        self.conf = conf
+        # Sample id timestamps for the samples this maker expects to make,
+        # formatted here up to time_low (until its high bits change).
+        self._stamp = first = new_sample_id.reserve(expected)
+        self._stamps_end = first + expected
+        self._fast_end = min(self._stamps_end, ((first >> 32) + 1) << 32)
+        self._upper = new_sample_id.upper(first >> 32)
+        by_instance = cache.get(CACHE_KEY)
+        if by_instance is None:
+            by_instance = cache.setdefault(CACHE_KEY, {})
+        self._by_instance = by_instance
+        self.name, self.type, self.unit = name, type, unit
+        self.monotonic_time = monotonic_time
+
+    def __call__(self, instance, volume, additional_metadata=None):
+        # The hot path: 10,000 instances x 27 meters per cycle.
+        instance_id = instance.id
+        base = self._by_instance.get(instance_id)
+        if base is None:
+            base = self._by_instance[instance_id] = \
+                util._get_metadata_from_object(self.conf, instance)
+        metadata = base.copy()
+        if additional_metadata:
+            metadata.update(additional_metadata)
+        stamp = self._stamp
+        if stamp < self._fast_end:
+            self._stamp = stamp + 1
+            sample_id = '%08x%s' % (stamp & 0xffffffff, self._upper)
+        else:
+            sample_id = self._next_id()
+        # Sample(name, type, unit, volume, user_id, project_id,
+        # resource_id, timestamp, resource_metadata, source, id,
+        # monotonic_time), by position: keywords cost a third more.
+        return _Sample(self.name, self.type, self.unit, volume,
+                       instance.user_id, instance.tenant_id, instance_id,
+                       None, metadata, None, sample_id, self.monotonic_time)
+
+    def _next_id(self):
+        stamp = self._stamp
+        if stamp >= self._stamps_end:
+            return new_sample_id()
+        self._stamp = stamp + 1
+        return new_sample_id.format(stamp)
+
+    def ceilometer_way(self, instance, volume, additional_metadata=None):
+        """The same sample, made by Ceilometer's own function for every
+        sample: what the unit tests compare with, the benchmark's
+        baseline."""
+        return util.make_sample_from_instance(
+            self.conf, instance, name=self.name, type=self.type,
+            unit=self.unit, volume=volume,
+            additional_metadata=additional_metadata,
+            monotonic_time=self.monotonic_time)
 
 
 def make_sample(conf, cache, instance, name, type, unit, volume,
                 additional_metadata=None, monotonic_time=None):
-    """What util.make_sample_from_instance returns, for these arguments.
-
-    The instance metadata is built once per polling cycle and shared by
-    every pollster of the polling task through its cache; two threads
-    racing on an instance build the same dict twice, harmlessly.
-    """
-    by_instance = cache.get(CACHE_KEY)
-    if by_instance is None:
-        by_instance = cache.setdefault(CACHE_KEY, {})
-    base = by_instance.get(instance.id)
-    if base is None:
-        base = by_instance[instance.id] = util._get_metadata_from_object(
-            conf, instance)
-    metadata = dict(base)
-    if additional_metadata:
-        metadata.update(additional_metadata)
-    return ceilometer_sample.Sample(
-        name=name, type=type, unit=unit, volume=volume,
-        user_id=instance.user_id, project_id=instance.tenant_id,
-        resource_id=instance.id, resource_metadata=metadata,
-        monotonic_time=monotonic_time, id=new_sample_id())
+    """One sample, as util.make_sample_from_instance makes it."""
+    return SampleMaker(conf, cache, name, type, unit, monotonic_time)(
+        instance, volume, additional_metadata)

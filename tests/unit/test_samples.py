@@ -48,10 +48,6 @@ def _cycle(make_host, entries, instances):
     return made
 
 
-def _ceilometer_make_sample(conf, cache, instance, **kwargs):
-    return util.make_sample_from_instance(conf, instance, **kwargs)
-
-
 def _comparable(sample):
     fields = sample.as_dict()
     del fields['id'], fields['monotonic_time']
@@ -65,7 +61,8 @@ def test_samples_unchanged_from_ceilometers_construction(
     instances = _instances(entries)
     ours = _cycle(make_host, entries, instances)
     with monkeypatch.context() as m:
-        m.setattr(samples, 'make_sample', _ceilometer_make_sample)
+        m.setattr(samples.SampleMaker, '__call__',
+                  samples.SampleMaker.ceilometer_way)
         theirs = _cycle(make_host, entries, instances)
     assert ours and len(ours) == len(theirs)
     for mine, reference in zip(ours, theirs):
@@ -110,13 +107,13 @@ def test_failure_midway_is_logged_and_ends_the_meter(make_host, monkeypatch,
     entries = fakes.load('real-tcg-guests-perf-state.json')
     instances = fakes.instances_for(entries)
     host = make_host(entries)
-    real = samples.make_sample
+    real = samples.SampleMaker.__call__
 
-    def fail_on_second(conf, cache, instance, **kwargs):
+    def fail_on_second(self, instance, volume, additional_metadata=None):
         if instance is instances[1]:
             raise RuntimeError('boom')
-        return real(conf, cache, instance, **kwargs)
-    monkeypatch.setattr(samples, 'make_sample', fail_on_second)
+        return real(self, instance, volume, additional_metadata)
+    monkeypatch.setattr(samples.SampleMaker, '__call__', fail_on_second)
     with caplog.at_level(logging.ERROR, logger='ceilometer_perf'):
         made = poll(host, 'perf.event.cpu_clock', instances)
     assert [s.resource_id for s in made] == [entries[0]['uuid']]
@@ -160,6 +157,26 @@ def test_sample_ids_unique_across_threads(monkeypatch):
                                 range(4)))
     ids = [i for batch in batches for i in batch]
     assert len(set(ids)) == len(ids) == 8000
+    for batch in batches:
+        stamps = [uuid.UUID(i).time for i in batch]
+        assert stamps == sorted(set(stamps))
+
+
+def test_reserved_blocks_never_overlap_single_ids(monkeypatch, conf):
+    # Pollsters reserve one timestamp per instance up front; a maker that
+    # makes more falls back to one id at a time.  All stay unique.
+    monkeypatch.setattr(samples.time, 'time_ns', lambda: 17 * 10**17)
+    monkeypatch.setattr(samples, 'new_sample_id', samples.Uuid1Source())
+    inst = fakes.instance('u-1')
+
+    def pollster(expected):
+        make = samples.SampleMaker(conf, {}, 'm', 'gauge', 'B', 1.0,
+                                   expected=expected)
+        return [make(inst, 1).id for _ in range(300)]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        batches = list(pool.map(pollster, [1, 50, 300, 1000] * 3))
+    ids = [i for batch in batches for i in batch]
+    assert len(set(ids)) == len(ids) == 12 * 300
     for batch in batches:
         stamps = [uuid.UUID(i).time for i in batch]
         assert stamps == sorted(set(stamps))
