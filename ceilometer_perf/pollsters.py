@@ -54,6 +54,7 @@ class HostState:
         self.vpmu = vpmu.VpmuCache()
         self.monitors = resctrl.MonitorValues()
         self.derived = derived.DerivedState()
+        self.metadata = samples.InstanceMetadata()
         self.reader = reader.BulkReader(
             self.connection, nowait=settings['stats_nowait'],
             timeout=settings['stats_timeout'],
@@ -116,6 +117,7 @@ class HostState:
         self.vpmu.prune(snap)
         self.monitors.prune(snap)
         self.derived.prune(snap.records)
+        self.metadata.prune(snap.records)
         self._report_stalled(snap)
 
     def _report_stalled(self, snap):
@@ -340,7 +342,7 @@ class CataloguePollster(plugin_base.PollsterBase):
             return
         make = samples.SampleMaker(
             self.conf, cache, meter.name, meter.type, meter.unit,
-            snap.read_at, expected=len(resources))
+            snap.read_at, expected=len(resources), metadata=host.metadata)
         if meter.kind == catalogue.KIND_STAT and not meter.fallback:
             # Most meters: one key of the record, as is.
             key = meter.key

@@ -144,9 +144,13 @@ def _one_line(exc):
     return ' '.join(str(exc).split())
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class DomainRecord:
-    """One running domain as the bulk read saw it."""
+    """One running domain as the bulk read saw it.
+
+    stats is the dict libvirt returned, never changed in place (a merge
+    makes a new one).
+    """
     uuid: str
     name: str
     domain_id: int
@@ -252,7 +256,7 @@ class BulkReader:
                 for uuid, record in snap.records.items():
                     other = extra.records.get(uuid)
                     if other is not None:
-                        record.stats.update(other.stats)
+                        record.stats = {**record.stats, **other.stats}
                 snap.groups = snap.groups | extra.groups
                 snap.calls += 1
                 snap._keys = None
@@ -335,7 +339,7 @@ class BulkReader:
             record = DomainRecord(uuid=domain.UUIDString(),
                                   name=domain.name(),
                                   domain_id=domain.ID(),
-                                  stats=dict(stats), domain=domain)
+                                  stats=stats, domain=domain)
             records[record.uuid] = record
         return Snapshot(records=records, groups=groups,
                         read_at=self.clock(), epoch=epoch)

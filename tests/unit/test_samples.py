@@ -188,3 +188,42 @@ def test_process_ids_carry_this_host_and_now():
     assert parsed.version == 1 and parsed.node == uuid.getnode()
     # Same clock, 100 ns ticks: within a minute of libuuid's own reading.
     assert abs(parsed.time - reference.time) < 60 * 10**7
+
+
+def test_metadata_reused_across_cycles_until_the_instance_changes(
+        make_host, monkeypatch):
+    entries = fakes.load('real-tcg-guests-perf-state.json')
+    host = make_host(entries)
+    built = []
+    real = util._get_metadata_from_object
+
+    def spy(conf, instance):
+        built.append(instance.id)
+        return real(conf, instance)
+    monkeypatch.setattr(util, '_get_metadata_from_object', spy)
+
+    def cycle(instances):
+        # Discovery makes new instance objects every cycle.
+        cache = {}
+        return [s for name in ('perf.event.cpu_clock', 'perf.vpmu')
+                for s in poll(host, name, instances, cache)]
+    first = cycle(_instances(entries))
+    assert sorted(built) == sorted(e['uuid'] for e in entries)
+    again = cycle(_instances(entries))
+    assert len(built) == len(entries)
+    assert [_comparable(s)['resource_metadata'] for s in again] == \
+        [_comparable(s)['resource_metadata'] for s in first]
+    # Renamed and resized: its metadata is built again, and only its.
+    changed = _instances(entries)
+    changed[1].name = 'renamed'
+    changed[1].flavor = dict(changed[1].flavor, name='m1.large', vcpus=4)
+    made = cycle(changed)
+    assert built[len(entries):] == [entries[1]['uuid']]
+    meta = {s.resource_id: s.resource_metadata for s in made}
+    assert meta[entries[1]['uuid']]['display_name'] == 'renamed'
+    assert meta[entries[1]['uuid']]['instance_type'] == 'm1.large'
+    assert meta[entries[1]['uuid']]['vcpus'] == 4
+    # Gone from the hypervisor: forgotten.
+    host.fake.domains = host.fake.domains[:1]
+    cycle(_instances(entries))
+    assert len(host.metadata) == 1
