@@ -15,6 +15,7 @@ Nothing here knows libvirt or Ceilometer: readings in, numbers out.
 import dataclasses
 import re
 import threading
+import typing
 
 # vcpu.N.time comes from /proc/<pid>/task/<tid>/stat, counted in USER_HZ
 # ticks (10 ms), while cpu.time is finer: the difference jitters by up to
@@ -29,13 +30,13 @@ RESET_LIBVIRT = 'libvirt reconnected'    # libvirtd restarted, or may have
 RESET_COUNTER = 'counter went down'      # reset not seen any other way
 
 
-@dataclasses.dataclass(frozen=True)
-class Reading:
+class Reading(typing.NamedTuple):
     """Counters of one domain at one bulk read.
 
     epoch is the libvirt connection generation of the read (None when not
     known): perf counters restart with libvirtd, which always breaks the
     connection, so readings from different connections never pair up.
+    (A named tuple: one per instance and ratio meter every cycle.)
     """
     domain_id: int
     epoch: object
