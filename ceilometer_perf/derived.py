@@ -12,7 +12,7 @@ and no value is emitted.
 Nothing here knows libvirt or Ceilometer: readings in, numbers out.
 """
 
-import dataclasses
+import functools
 import re
 import threading
 import typing
@@ -49,9 +49,9 @@ def reset_between(previous, current):
         return RESET_DOMAIN
     if previous.epoch is None or previous.epoch != current.epoch:
         return RESET_LIBVIRT
-    if any(now < before for before, now in zip(previous.counters,
-                                                current.counters)):
-        return RESET_COUNTER
+    for before, now in zip(previous.counters, current.counters):
+        if now < before:
+            return RESET_COUNTER
     return None
 
 
@@ -143,8 +143,8 @@ def vcpu_overhead(stats):
     if maximum is not None:
         # vCPUs are numbered below the maximum, online or not: a few
         # lookups instead of matching every key of the record.
-        vcpu_times = [v for v in (stats.get('vcpu.%d.time' % i)
-                                  for i in range(maximum)) if v is not None]
+        vcpu_times = [v for v in map(stats.get, _vcpu_time_keys(maximum))
+                      if v is not None]
     else:
         vcpu_times = [v for k, v in stats.items()
                       if _VCPU_TIME_KEY.match(k)]
@@ -153,8 +153,12 @@ def vcpu_overhead(stats):
     return cpu_time - sum(vcpu_times), vcpus, cpu_time
 
 
-@dataclasses.dataclass(frozen=True)
-class _Emitted:
+@functools.lru_cache(maxsize=64)
+def _vcpu_time_keys(maximum):
+    return tuple('vcpu.%d.time' % i for i in range(maximum))
+
+
+class _Emitted(typing.NamedTuple):
     domain_id: int
     value: int
 

@@ -60,6 +60,7 @@ class HostState:
             timeout=settings['stats_timeout'],
             on_snapshot=self._after_read)
         self.notices = notices.Notices()
+        self._pruned_for = None
         # Instances a read went on without: {uuid: keys it lacked}.
         self.stalled = {}
         self._plans = {}
@@ -113,11 +114,16 @@ class HostState:
             LOG.error('ceilometer-perf: %s', problem)
 
     def _after_read(self, snap):
-        # Every read lists all running domains: forget the others.
-        self.vpmu.prune(snap)
-        self.monitors.prune(snap)
-        self.derived.prune(snap.records)
-        self.metadata.prune(snap.records)
+        # Every read lists all running domains: forget the others, unless
+        # the same boots of the same domains were read last time (the
+        # three tasks read in turn; 30 ms at 10,000 domains).
+        boots = {uuid: r.domain_id for uuid, r in snap.records.items()}
+        if boots != self._pruned_for:
+            self._pruned_for = boots
+            self.vpmu.prune(snap)
+            self.monitors.prune(snap)
+            self.derived.prune(snap.records)
+            self.metadata.prune(snap.records)
         self._report_stalled(snap)
 
     def _report_stalled(self, snap):
@@ -266,8 +272,7 @@ def _ratio_value(host, meter, record, instance, snap):
         host.derived.forget(meter.name, record.uuid)
         host.missing_value(meter, instance, event)
         return None, None
-    reading = derived.Reading(domain_id=record.domain_id, epoch=snap.epoch,
-                              counters=counters)
+    reading = derived.Reading(record.domain_id, snap.epoch, counters)
     value, reset = derived.interval_ratio(host.derived, meter.name,
                                           record.uuid, reading,
                                           meter.ceiling)
