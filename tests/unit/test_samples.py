@@ -76,16 +76,22 @@ def test_samples_unchanged_from_ceilometers_construction(
         assert any('resctrl_monitors' in m for m in metas)
 
 
-def test_metadata_built_once_per_instance_and_cycle(make_host, monkeypatch):
-    entries = fakes.load('real-tcg-guests-perf-state.json')
-    instances = _instances(entries)
-    built = []
+@pytest.fixture
+def built(monkeypatch):
+    """Ids of the instances whose metadata Ceilometer's function built."""
+    seen = []
     real = util._get_metadata_from_object
 
     def spy(conf, instance):
-        built.append(instance.id)
+        seen.append(instance.id)
         return real(conf, instance)
     monkeypatch.setattr(util, '_get_metadata_from_object', spy)
+    return seen
+
+
+def test_metadata_built_once_per_instance_and_cycle(make_host, built):
+    entries = fakes.load('real-tcg-guests-perf-state.json')
+    instances = _instances(entries)
     made = _cycle(make_host, entries, instances)
     assert len(made) > len(instances)
     assert sorted(built) == sorted(i.id for i in instances)
@@ -191,16 +197,9 @@ def test_process_ids_carry_this_host_and_now():
 
 
 def test_metadata_reused_across_cycles_until_the_instance_changes(
-        make_host, monkeypatch):
+        make_host, built):
     entries = fakes.load('real-tcg-guests-perf-state.json')
     host = make_host(entries)
-    built = []
-    real = util._get_metadata_from_object
-
-    def spy(conf, instance):
-        built.append(instance.id)
-        return real(conf, instance)
-    monkeypatch.setattr(util, '_get_metadata_from_object', spy)
 
     def cycle(instances):
         # Discovery makes new instance objects every cycle.
