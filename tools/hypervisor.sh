@@ -15,6 +15,9 @@
 # `tini -s` or libvirtd hangs on zombie QEMU processes.
 set -eu
 
+# shellcheck source=tools/lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
+
 STATE_DIR=${CEILOMETER_PERF_STATE_DIR:-/var/tmp/ceilometer-perf}
 LIBVIRT_URI=${LIBVIRT_URI:-qemu:///system}
 PACKAGES="libvirt-daemon-system qemu-system-x86 libvirt-dev tini pkg-config"
@@ -28,22 +31,8 @@ libvirt_answers() {
 }
 
 do_install() {
-    local missing=""
-    local pkg
-    for pkg in $PACKAGES; do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null \
-                | grep -q "install ok installed"; then
-            missing="$missing $pkg"
-        fi
-    done
-    if [ -z "$missing" ]; then
-        return 0
-    fi
-    log "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing >/dev/null
+    # shellcheck disable=SC2086 # one word per package
+    apt_install_missing $PACKAGES
 }
 
 start_daemon() {

@@ -19,7 +19,7 @@ tools/install.sh
 
 echo "== lint"
 "$VENV/bin/ruff" check ceilometer_perf tests tools
-"$VENV/bin/bashate" -i E006 tools/*.sh .ci/run devstack/plugin.sh
+"$VENV/bin/bashate" -i E006 tools/*.sh tools/lib/*.sh .ci/run devstack/plugin.sh
 "$VENV/bin/python" tools/sync-catalogue --check
 
 case "$SUITE" in

@@ -19,6 +19,9 @@
 # orphans); `stop` ends each session, whatever happened before.
 set -eu
 
+# shellcheck source=tools/lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
+
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${CEILOMETER_PERF_VENV:-$ROOT/.venv}
 GNOCCHI_VENV=${CEILOMETER_PERF_GNOCCHI_VENV:-$ROOT/.venv-gnocchi}
@@ -44,30 +47,8 @@ die() {
 # --- install
 
 install_packages() {
-    local missing=""
-    local pkg
-    for pkg in $PACKAGES; do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null \
-                | grep -q "install ok installed"; then
-            missing="$missing $pkg"
-        fi
-    done
-    [ -z "$missing" ] && return 0
-    log "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    # Packages must not start their own (systemwide) services.
-    local own_policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        own_policy=yes
-    fi
-    apt-get update -q >/dev/null
-    # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing >/dev/null
-    if [ -n "$own_policy" ]; then
-        rm -f /usr/sbin/policy-rc.d
-    fi
+    # shellcheck disable=SC2086 # one word per package
+    apt_install_missing $PACKAGES
 }
 
 install_gnocchi() {
