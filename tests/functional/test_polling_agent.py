@@ -34,17 +34,19 @@ def test_samples_from_real_guests(guests, libvirt_calls):
     time.sleep(1.5)
     second = agent_mod.by_meter(_ours(agent.poll()))
 
-    # Software counters of every guest: present, positive, growing.
+    # Software counters of every guest: present, never going back.
     for meter in ('perf.event.cpu_clock', 'perf.event.task_clock',
                   'perf.event.page_faults', 'perf.event.context_switches'):
         for name in guests:
-            assert first[meter][name] > 0, (meter, name)
+            assert first[meter][name] >= 0, (meter, name)
             assert second[meter][name] >= first[meter][name], (meter, name)
-    # Idle SeaBIOS guests keep burning CPU time and switching context; page
-    # faults may stand still over a second.
+    # Idle SeaBIOS guests keep burning CPU time and switching context.  A
+    # QEMU may have taken all its page faults before libvirt attached the
+    # counters (seen once in CI: 0), and they may stand still a second.
     for meter in ('perf.event.cpu_clock', 'perf.event.task_clock',
                   'perf.event.context_switches'):
         for name in guests:
+            assert first[meter][name] > 0, (meter, name)
             assert second[meter][name] > first[meter][name], (meter, name)
 
     # Events a guest does not have in <perf>: no sample, never a zero.
