@@ -7,6 +7,9 @@
 #   tools/hypervisor.sh stop      stop only the daemons this script started
 #   tools/hypervisor.sh restart-libvirtd
 #                                 libvirtd down and up, guests keep running
+#   tools/hypervisor.sh stop-libvirtd
+#                                 libvirtd down, guests keep running (start
+#                                 brings it back)
 #                                 (tests of counter resets; run it under
 #                                 the shared lock /var/tmp/cperf-hv.lock)
 #   tools/hypervisor.sh status
@@ -101,10 +104,9 @@ stop_daemon() {
     rm -f "$pidfile"
 }
 
-do_restart_libvirtd() {
-    # The perf counters of every running guest restart from zero; the QEMU
-    # processes and their domain ids stay.  virtlogd is left alone: the
-    # guests write their logs through it.
+do_stop_libvirtd() {
+    # The guests run on; virtlogd is left alone: they write their logs
+    # through it.
     if [ -f "$STATE_DIR/libvirtd.pid" ]; then
         stop_daemon libvirtd
     else
@@ -119,6 +121,12 @@ do_restart_libvirtd() {
             done
         done
     fi
+}
+
+do_restart_libvirtd() {
+    # The perf counters of every running guest restart from zero; the QEMU
+    # processes and their domain ids stay.
+    do_stop_libvirtd
     do_start
 }
 
@@ -132,6 +140,7 @@ case "${1:-}" in
     start) do_start ;;
     stop) do_stop ;;
     restart-libvirtd) do_restart_libvirtd ;;
+    stop-libvirtd) do_stop_libvirtd ;;
     status)
         if libvirt_answers; then
             echo "up"
@@ -141,7 +150,7 @@ case "${1:-}" in
         fi
         ;;
     *)
-        echo "usage: $0 install|start|stop|restart-libvirtd|status" >&2
+        echo "usage: $0 install|start|stop|restart-libvirtd|stop-libvirtd|status" >&2
         exit 2
         ;;
 esac

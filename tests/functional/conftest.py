@@ -41,12 +41,21 @@ class Hypervisor:
 
     def restart_libvirtd(self):
         """libvirtd down and up; the guests run on (perf counters reset)."""
+        self.stop_libvirtd()
+        self.start_libvirtd()
+
+    def stop_libvirtd(self):
+        """libvirtd down, the guests running on; start_libvirtd() next."""
         try:
             self.conn.close()
         except Exception:  # noqa: S110 - about to be broken anyway
             pass
-        subprocess.run([HYPERVISOR, 'restart-libvirtd'], check=True,
+        subprocess.run([HYPERVISOR, 'stop-libvirtd'], check=True,
                        stdout=subprocess.DEVNULL)
+
+    def start_libvirtd(self):
+        subprocess.run([HYPERVISOR, 'start'], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.conn = localguests.connect(self.uri)
 
 

@@ -291,6 +291,39 @@ def test_libvirtd_restarted_during_a_cycle(hypervisor, guests, ledger, watch,
         assert after[guest.uuid] >= during[guest.uuid]
 
 
+def test_libvirtd_down_for_two_cycles(hypervisor, guests, ledger, watch,
+                                      monkeypatch):
+    run = Run(ledger)
+    host = pollsters.host_state(run.agent.conf)
+    found = []
+    real_discover = polling_manager.AgentManager.discover
+
+    def remembered(self, *args, **kwargs):
+        # Ceilometer's own discovery needs libvirtd too (and retries for
+        # seconds): while it is down, the last instances stand in.
+        if not found:
+            found.append(real_discover(self, *args, **kwargs))
+        return found[0]
+    monkeypatch.setattr(polling_manager.AgentManager, 'discover',
+                        remembered)
+    run.cycle(expect=guests.values())
+    hypervisor.stop_libvirtd()
+    ledger.faults.append('libvirtd stopped for two cycles')
+    try:
+        for _ in range(2):
+            # Every instance is faulted: no sample, and no exception.
+            assert _guarded(lambda: run.cycle(
+                faulted=guests.values()))[0] == []
+    finally:
+        hypervisor.start_libvirtd()
+    down = [x for x in watch.plugin_lines if 'qemu:///system' in x]
+    assert len(down) == 1 and 'no perf samples until it is back' in \
+        down[0], watch.plugin_lines
+    run.cycle(expect=guests.values())
+    assert [x for x in watch.plugin_info if 'reachable again' in x]
+    assert host.notices.seen('unavailable') is False
+
+
 def test_bad_configuration_costs_nothing_else(guests, ledger, watch,
                                               tmp_path):
     conf_file = tmp_path / 'ceilometer.conf'
