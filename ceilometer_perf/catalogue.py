@@ -33,6 +33,11 @@ ENTRY_POINT_NAMESPACE = 'ceilometer.poll.compute'
 POLLSTER_MODULE = 'ceilometer_perf.pollsters'
 
 
+def event_of(key):
+    """The perf event of a stats key: perf.cpu_cycles -> cpu_cycles."""
+    return key[len('perf.'):] if key.startswith('perf.') else key
+
+
 @dataclasses.dataclass(frozen=True)
 class Meter:
     name: str
@@ -71,7 +76,7 @@ class Meter:
         """The perf events this meter needs counted."""
         if self.event:
             return (self.event,)
-        return tuple(k[len('perf.'):] for k in self.inputs
+        return tuple(event_of(k) for k in self.inputs
                      if k.startswith('perf.'))
 
     def perf_events(self):

@@ -100,6 +100,12 @@ class DerivedState:
         with self._lock:
             self._entries.pop((meter_name, uuid), None)
 
+    def forget_meter(self, meter_name):
+        """Forget every domain's entry of one meter."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == meter_name]:
+                del self._entries[key]
+
     def prune(self, live_uuids):
         live_uuids = set(live_uuids)
         with self._lock:

@@ -268,7 +268,7 @@ def _ratio_value(host, meter, record, instance, snap):
     stats = record.stats
     counters = tuple([stats.get(key) for key in meter.inputs])
     if None in counters:
-        event = meter.inputs[counters.index(None)].replace('perf.', '', 1)
+        event = catalogue.event_of(meter.inputs[counters.index(None)])
         host.derived.forget(meter.name, record.uuid)
         host.missing_value(meter, instance, event)
         return None, None
@@ -372,22 +372,12 @@ class CataloguePollster(plugin_base.PollsterBase):
 
     def _absent_everywhere(self, records, resources, key):
         """No domain has the key: say so once, forget derived baselines."""
-        meter = self.meter
-        for instance in resources:
-            if instance.id not in records:
-                continue
-            if meter.kind == catalogue.KIND_RATIO:
-                self.host.derived.forget(meter.name, instance.id)
-            else:
-                self.host.missing_value(meter, instance,
-                                        key[len('perf.'):])
-                return
-        if meter.kind == catalogue.KIND_RATIO:
-            for instance in resources:
-                if instance.id in records:
-                    self.host.missing_value(meter, instance,
-                                            key[len('perf.'):])
-                    return
+        if self.meter.kind == catalogue.KIND_RATIO:
+            self.host.derived.forget_meter(self.meter.name)
+        polled = next((i for i in resources if i.id in records), None)
+        if polled is not None:
+            self.host.missing_value(self.meter, polled,
+                                    catalogue.event_of(key))
 
 
 def _make_pollster_classes():

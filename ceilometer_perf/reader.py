@@ -210,8 +210,8 @@ class BulkReader:
     needs that domain's job, answers the cycle instead; its snapshot names
     the domains whose record lacks keys their last complete one had.
     While a stuck read is pending no other one is started, so hung QEMUs
-    never pile up threads.  Reads of
-    PERF, STATE and MEMORY never wait on a QEMU and run in the caller.
+    never pile up threads.  Reads of PERF, STATE and MEMORY never wait on
+    a QEMU and run in the caller.
     """
 
     def __init__(self, connection, nowait=True, on_snapshot=None,
