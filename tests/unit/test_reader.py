@@ -98,13 +98,19 @@ def test_recovery_is_logged(make_host, conf, caplog):
     assert any('reachable again' in r.getMessage() for r in caplog.records)
 
 
-def test_snapshot_says_which_connection_it_came_from():
+def _reader_over_two_connections():
+    """A reader, the connection it opens first and the one after."""
     entries = fakes.load('real-tcg-guests-perf-state.json')
     first, second = fakes.FakeConnection(entries), fakes.FakeConnection(
         entries)
     conns = iter([first, second])
     bulk = reader.BulkReader(reader.Connection(
         'qemu:///system', opener=lambda uri: next(conns)))
+    return bulk, first, second
+
+
+def test_snapshot_says_which_connection_it_came_from():
+    bulk, first, _ = _reader_over_two_connections()
     assert bulk.snapshot({}, {'perf'}).epoch == 1
     assert bulk.snapshot({}, {'perf'}).epoch == 1
     # libvirtd restarted: the old connection breaks, a new one answers.
@@ -113,12 +119,7 @@ def test_snapshot_says_which_connection_it_came_from():
 
 
 def test_snapshot_merged_across_a_reconnect_has_no_epoch():
-    entries = fakes.load('real-tcg-guests-perf-state.json')
-    first, second = fakes.FakeConnection(entries), fakes.FakeConnection(
-        entries)
-    conns = iter([first, second])
-    bulk = reader.BulkReader(reader.Connection(
-        'qemu:///system', opener=lambda uri: next(conns)))
+    bulk, first, _ = _reader_over_two_connections()
     cache = {}
     assert bulk.snapshot(cache, {'state'}).epoch == 1
     first.fail_with = BROKEN_PIPE
