@@ -3,10 +3,10 @@
 import configparser
 import importlib.metadata
 import os
-import re
 
 from ceilometer_perf import catalogue
 from ceilometer_perf import pollsters
+from tests.unit.conftest import readme_block
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -111,9 +111,6 @@ def test_pollster_classes_are_thin():
 
 
 def test_readme_carries_the_catalogue_table():
-    with open(os.path.join(ROOT, 'README.rst')) as f:
-        readme = f.read()
-    match = re.search(r'\.\. BEGIN CATALOGUE\n\n(.*?)\n\n\.\. END CATALOGUE',
-                      readme, re.S)
-    assert match, 'README.rst lacks the catalogue markers'
-    assert match.group(1) == catalogue.rst_table()
+    block = readme_block('CATALOGUE')
+    assert block is not None, 'README.rst lacks the catalogue markers'
+    assert block == catalogue.rst_table()

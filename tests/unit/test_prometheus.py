@@ -23,6 +23,7 @@ from ceilometer_perf import catalogue
 from ceilometer_perf import prometheus
 from tests.unit import fakes
 from tests.unit.conftest import poll
+from tests.unit.conftest import readme_block
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 RULES_DIR = os.path.join(ROOT, 'etc', 'prometheus')
@@ -153,12 +154,9 @@ def test_metric_names_are_unique_and_not_ceilometers():
 
 
 def test_readme_carries_the_prometheus_table():
-    with open(os.path.join(ROOT, 'README.rst')) as f:
-        readme = f.read()
-    match = re.search(r'\.\. BEGIN PROMETHEUS\n\n(.*?)\n\n\.\. END PROMETHEUS',
-                      readme, re.S)
-    assert match, 'README.rst lacks the Prometheus table markers'
-    assert match.group(1) == prometheus.rst_table()
+    block = readme_block('PROMETHEUS')
+    assert block is not None, 'README.rst lacks the Prometheus table markers'
+    assert block == prometheus.rst_table()
 
 
 def test_table_rows_follow_the_catalogue():
