@@ -4,8 +4,9 @@ Ceilometer's make_sample_from_instance rebuilds the instance metadata for
 every sample and asks libuuid for every sample id (a round trip to the
 uuidd socket, or a failed attempt at one, per call).  With 23 meters per
 instance those two were most of a polling cycle.  Here the metadata is
-built once per instance and cycle, by Ceilometer's own function, and
-copied into each sample; sample ids are version-1 UUIDs made in process.
+built by Ceilometer's own function once per instance, again only when the
+instance changes, and copied into each sample; sample ids are version-1
+UUIDs made in process, a block of timestamps per pollster and cycle.
 tests/unit/test_samples.py checks the samples are the ones Ceilometer's
 function makes.
 """
