@@ -7,7 +7,7 @@ meter is adding a row here (and a test record); nothing else names meters.
 
 import dataclasses
 
-from ceilometer_perf import resctrl
+from ceilometer_perf.resctrl import monitors as resctrl
 
 CUMULATIVE = 'cumulative'
 GAUGE = 'gauge'

@@ -14,14 +14,15 @@ from ceilometer.polling import plugin_base
 from oslo_log import log
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import deploy
-from ceilometer_perf import derived
+from ceilometer_perf.ops import polling_yaml
+from ceilometer_perf.kinds import derived
 from ceilometer_perf import notices
 from ceilometer_perf import opts
 from ceilometer_perf import reader
-from ceilometer_perf import resctrl
+from ceilometer_perf.resctrl import host as resctrl_host
+from ceilometer_perf.resctrl import monitors as resctrl
 from ceilometer_perf import samples
-from ceilometer_perf import vpmu
+from ceilometer_perf.kinds import vpmu
 
 LOG = log.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class HostState:
         installed = {ext.name for ext in getattr(manager, 'extensions', ())}
         if not installed:
             return
-        problems = deploy.polling_problems(
+        problems = polling_yaml.polling_problems(
             [(s.name, s.meters) for s in sources
              if isinstance(getattr(s, 'meters', None), list)], installed)
         for problem in problems:
@@ -209,7 +210,7 @@ class HostState:
                 'see "Cache and memory bandwidth monitors" in the '
                 'ceilometer-perf README. This host: %s. Logged once for '
                 '%s.', instance.id, meter.event, meter.fallback, meter.name,
-                resctrl.host_support().summary(),
+                resctrl_host.host_support().summary(),
                 ', '.join(m.name for m in catalogue.METERS if m.fallback))
         elif value.missing == resctrl.INCOMPLETE:
             self.notices.once(

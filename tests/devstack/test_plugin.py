@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from ceilometer_perf import deploy
+from ceilometer_perf.ops import polling_yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -73,7 +73,7 @@ def test_post_config_auto_events_and_polling_merge(env):
     phase(env, 'stack', 'post-config')
     nova = _ini(env['NOVA_CPU_CONF'])
     events = nova.get('libvirt', 'enabled_perf_events').split(',')
-    assert events == deploy.countable_perf_events()
+    assert events == polling_yaml.countable_perf_events()
     # This host has no hardware PMU: such an event would stop guests.
     assert 'cpu_clock' in events and 'cpu_cycles' not in events
     assert nova.get('libvirt', 'virt_type') == 'qemu'
@@ -87,7 +87,7 @@ def test_post_config_auto_events_and_polling_merge(env):
     # The operator's own perf_vpmu source wins over ours.
     assert by_name['perf_vpmu']['interval'] == 1200
     assert by_name['perf_counters']['meters'] == \
-        deploy.polling_sources()[0]['meters']
+        polling_yaml.polling_sources()[0]['meters']
     backups = [n for n in os.listdir(env['CEILOMETER_CONF_DIR'])
                if n.endswith('.bak')]
     assert len(backups) == 1

@@ -21,7 +21,7 @@ from ceilometer.publisher import utils as publisher_utils
 from oslo_utils import timeutils
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import localagent
+from ceilometer_perf.ops import localagent
 from ceilometer_perf import pollsters
 from tests.unit import fakes
 

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import gnocchi as mapping
+from ceilometer_perf.ops import gnocchi as mapping
 from tests.e2e import chain
 from tests.e2e.conftest import HOST
 from tests.e2e.conftest import localguests

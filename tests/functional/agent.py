@@ -3,7 +3,7 @@
 import libvirt
 from ceilometer import service
 
-from ceilometer_perf import localagent
+from ceilometer_perf.ops import localagent
 
 
 class CallCounter:

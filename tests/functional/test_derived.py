@@ -21,7 +21,7 @@ import time
 import pytest
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import derived
+from ceilometer_perf.kinds import derived
 from ceilometer_perf import pollsters
 from ceilometer_perf import reader
 from tests.functional import agent as agent_mod

@@ -20,7 +20,7 @@ import pytest
 
 from ceilometer_perf import catalogue
 from ceilometer_perf import pollsters
-from ceilometer_perf.localagent import polling_manager
+from ceilometer_perf.ops.localagent import polling_manager
 from tests.functional import agent as agent_mod
 from tests.functional.conftest import localguests
 
@@ -392,7 +392,7 @@ def test_unreachable_libvirt_uri(ledger, watch):
 PERMISSION_SCRIPT = textwrap.dedent('''
     import logging, sys
     from ceilometer import service
-    from ceilometer_perf import localagent
+    from ceilometer_perf.ops import localagent
     conf = service.prepare_service([], [])
     agent = localagent.LocalAgent(
         [{"name": "p", "interval": 60, "meters": ["perf.event.cpu_clock"]}],

@@ -26,7 +26,7 @@ from prometheus_client import parser as prom_parser
 import yaml
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import prometheus
+from ceilometer_perf.ops import prometheus
 from tests.functional import conftest
 from tests.functional.conftest import localguests
 

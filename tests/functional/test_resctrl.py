@@ -12,7 +12,8 @@ import time
 import libvirt
 import pytest
 
-from ceilometer_perf import resctrl
+from ceilometer_perf.resctrl import host as resctrl_host
+from ceilometer_perf.resctrl import monitors as resctrl
 from tests.functional import agent as agent_mod
 from tests.functional.conftest import localguests
 
@@ -72,12 +73,12 @@ def test_no_monitors_no_samples_one_line(guests, reads, plugin_log):
                 if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, warnings
     assert 'nova does not configure resctrl monitors' in warnings[0]
-    assert resctrl.host_support().summary() in warnings[0]
+    assert resctrl_host.host_support().summary() in warnings[0]
 
 
 def test_host_probe_agrees_with_libvirt(hypervisor):
-    offered = resctrl.libvirt_monitors(hypervisor.getCapabilities())
-    support = resctrl.host_support()
+    offered = resctrl_host.libvirt_monitors(hypervisor.getCapabilities())
+    support = resctrl_host.host_support()
     assert set(offered) == {f for f in resctrl.QUANTITIES
                             if support.supports(f)}
     if not offered:

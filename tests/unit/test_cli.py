@@ -4,9 +4,9 @@ import pytest
 from xml.etree import ElementTree
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import cli
-from ceilometer_perf import diagnosis
-from ceilometer_perf import hostcheck
+from ceilometer_perf.cmd import cli
+from ceilometer_perf.ops import diagnosis
+from ceilometer_perf.ops import hostprobe
 
 
 @pytest.mark.parametrize('patterns,expected', [
@@ -93,11 +93,11 @@ def test_explain(meter, reason, fix):
 
 
 def test_rdt_perf_pmu_probe(tmp_path):
-    assert not hostcheck.rdt_perf_pmu(str(tmp_path)).ok
+    assert not hostprobe.rdt_perf_pmu(str(tmp_path)).ok
     (tmp_path / 'intel_cqm').mkdir()
-    assert hostcheck.rdt_perf_pmu(str(tmp_path)).ok
+    assert hostprobe.rdt_perf_pmu(str(tmp_path)).ok
 
 
 def test_software_event_probe_opens_a_real_event():
     # Every Linux kernel has the cpu-clock software event.
-    assert hostcheck.software_events().ok
+    assert hostprobe.software_events().ok

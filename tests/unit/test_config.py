@@ -4,7 +4,7 @@ import logging
 
 import pytest
 
-from ceilometer_perf import deploy
+from ceilometer_perf.ops import polling_yaml
 from ceilometer_perf import opts
 from ceilometer_perf import pollsters
 from tests.unit import fakes
@@ -94,7 +94,7 @@ INSTALLED = {'perf.event.cpu_cycles', 'perf.event.cpu_clock', 'perf.vpmu',
      ["no installed pollster provides meter 'memory.bandwidth.total'"]),
 ])
 def test_polling_problems(entries, said):
-    problems = deploy.polling_problems([('s', entries)], INSTALLED)
+    problems = polling_yaml.polling_problems([('s', entries)], INSTALLED)
     assert len(problems) == len(said)
     for problem, fragment in zip(problems, said):
         assert fragment in problem
@@ -105,13 +105,13 @@ def test_polling_file_problems(tmp_path):
     path.write_text('sources:\n  - name: perf\n    interval: 60\n'
                     '    meters: [perf.event.cpu_clock, '
                     'perf.event.cpuclock]\n')
-    problems = deploy.polling_file_problems(str(path))
+    problems = polling_yaml.polling_file_problems(str(path))
     assert problems == [
         "polling source 'perf': no installed pollster provides meter "
         "'perf.event.cpuclock' (did you mean 'perf.event.cpu_clock'?); "
         'Ceilometer ignores it without a word']
     path.write_text('sources: [')
-    assert deploy.polling_file_problems(str(path))[0].startswith(
+    assert polling_yaml.polling_file_problems(str(path))[0].startswith(
         'cannot read the polling definition %s' % path)
 
 
@@ -119,5 +119,5 @@ def test_shipped_polling_yaml_has_no_problem():
     import os
     root = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
-    assert deploy.polling_file_problems(
+    assert polling_yaml.polling_file_problems(
         os.path.join(root, 'etc', 'ceilometer', 'polling.yaml')) == []

@@ -7,7 +7,7 @@ though the line is logged once: ten times the cost of the bulk read.
 
 import logging
 
-from ceilometer_perf import resctrl
+from ceilometer_perf.resctrl import host as resctrl_host
 from tests.unit import fakes
 from tests.unit.conftest import poll
 
@@ -22,12 +22,12 @@ def test_host_probe_runs_once_however_many_instances(make_host, monkeypatch,
     host = make_host(entries)
     instances = fakes.instances_for(entries)
     probes = []
-    real = resctrl.host_support
+    real = resctrl_host.host_support
 
     def counting(*args, **kwargs):
         probes.append(1)
         return real(*args, **kwargs)
-    monkeypatch.setattr(resctrl, 'host_support', counting)
+    monkeypatch.setattr(resctrl_host, "host_support", counting)
     with caplog.at_level(logging.WARNING, logger='ceilometer_perf'):
         for _ in range(3):
             cache = {}

@@ -36,8 +36,8 @@ def test_panel_ids_unique_and_layout_fits():
 
 def test_queries_name_catalogue_meters_and_policy_aggregations():
     """Counters are read through rate:, gauges through their own
-    aggregations (see ceilometer_perf.gnocchi.ARCHIVE_POLICIES)."""
-    from ceilometer_perf import gnocchi
+    aggregations (see ceilometer_perf.ops.gnocchi.ARCHIVE_POLICIES)."""
+    from ceilometer_perf.ops import gnocchi
     from tests.e2e import chain
     for panel in all_panels(load()):
         for target in panel.get('targets', []):

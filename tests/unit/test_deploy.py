@@ -7,7 +7,7 @@ import sys
 import yaml
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import deploy
+from ceilometer_perf.ops import polling_yaml
 from ceilometer_perf import reader
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -15,18 +15,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 
 
 def test_every_meter_in_exactly_one_source():
-    names = [n for s in deploy.polling_sources() for n in s['meters']]
+    names = [n for s in polling_yaml.polling_sources() for n in s['meters']]
     assert sorted(names) == sorted(catalogue.BY_NAME)
 
 
 def test_slow_groups_never_share_a_task_with_fast_meters():
-    for source in deploy.polling_sources():
+    for source in polling_yaml.polling_sources():
         groups = set()
         for name in source['meters']:
             groups.update(catalogue.BY_NAME[name].groups)
         if groups & reader.SLOW_GROUPS:
-            assert source['interval'] not in (deploy.FAST_INTERVAL,
-                                              deploy.VPMU_INTERVAL)
+            assert source['interval'] not in (polling_yaml.FAST_INTERVAL,
+                                              polling_yaml.VPMU_INTERVAL)
 
 
 def test_merge_keeps_operator_sources_and_is_idempotent():
@@ -34,24 +34,25 @@ def test_merge_keeps_operator_sources_and_is_idempotent():
                            'meters': ['perf.event.cpu_clock']},
                           {'name': 'cpu', 'interval': 600,
                            'meters': ['cpu']}]}
-    merged, added = deploy.merge_polling(theirs)
+    merged, added = polling_yaml.merge_polling(theirs)
     assert 'perf_counters' not in added and 'perf_vpmu' in added
     assert merged['sources'][:2] == theirs['sources']
-    again, added_again = deploy.merge_polling(merged)
+    again, added_again = polling_yaml.merge_polling(merged)
     assert added_again == [] and again == merged
 
 
 def test_merge_into_empty_file(tmp_path):
     path = tmp_path / 'polling.yaml'
-    added, backup = deploy.merge_file(str(path), deploy.merge_polling)
+    added, backup = polling_yaml.merge_file(
+        str(path), polling_yaml.merge_polling)
     assert backup is None and added
     assert yaml.safe_load(path.read_text())['sources'] == \
-        deploy.polling_sources()
+        polling_yaml.polling_sources()
 
 
 def test_shipped_polling_yaml_is_the_generated_one():
     with open(os.path.join(ROOT, 'etc', 'ceilometer', 'polling.yaml')) as f:
-        assert f.read() == deploy.polling_yaml()
+        assert f.read() == polling_yaml.polling_yaml()
 
 
 def test_sample_config_is_up_to_date(tmp_path):

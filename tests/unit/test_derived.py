@@ -1,6 +1,6 @@
 """Derived meters: ratios over the interval, cpu.overhead, counter resets.
 
-Properties (hypothesis) of ceilometer_perf.derived over random counter
+Properties (hypothesis) of ceilometer_perf.kinds.derived over random counter
 sequences with every kind of reset, then table-driven cases through the
 pollsters from records: BUILT hardware counters (no host here has a PMU)
 and a REAL libvirtd restart recorded from TCG guests.
@@ -15,7 +15,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import derived
+from ceilometer_perf.kinds import derived
 from ceilometer_perf import pollsters
 from tests.unit import fakes
 

@@ -17,7 +17,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import gnocchi
+from ceilometer_perf.ops import gnocchi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 SHIPPED = os.path.join(ROOT, 'etc', 'ceilometer',

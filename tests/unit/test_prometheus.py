@@ -20,7 +20,7 @@ from ceilometer import sample as ceilometer_sample
 from ceilometer.compute.pollsters import util
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import prometheus
+from ceilometer_perf.ops import prometheus
 from tests.unit import fakes
 from tests.unit.conftest import poll
 from tests.unit.conftest import readme_block

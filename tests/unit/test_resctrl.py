@@ -18,7 +18,7 @@ from ceilometer.polling import manager as polling_manager
 
 from ceilometer_perf import catalogue
 from ceilometer_perf import reader
-from ceilometer_perf import resctrl
+from ceilometer_perf.resctrl import monitors as resctrl
 from tests.unit import fakes
 from tests.unit.conftest import poll
 

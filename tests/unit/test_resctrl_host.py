@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-from ceilometer_perf import resctrl
+from ceilometer_perf.resctrl import host as resctrl_host
+from ceilometer_perf.resctrl import monitors as resctrl
 from tests.unit import fakes
 
 CPUINFO = ('processor\t: 0\nvendor_id\t: GenuineIntel\n'
@@ -35,7 +36,7 @@ def build(tmp_path, flags='', filesystems=FILESYSTEMS, mounts=ROOT_MOUNT,
         (info / 'mon_features').write_text(mon_features)
         if num_rmids is not None:
             (info / 'num_rmids').write_text('%d\n' % num_rmids)
-    return resctrl.host_support(str(tmp_path))
+    return resctrl_host.host_support(str(tmp_path))
 
 
 WITH_RESCTRL = FILESYSTEMS + 'nodev\tresctrl\n'
@@ -89,7 +90,7 @@ def test_host_support(tmp_path, kwargs, problem, supported):
 
 
 def test_missing_proc_files_are_no_support(tmp_path):
-    support = resctrl.host_support(str(tmp_path / 'nothing'))
+    support = resctrl_host.host_support(str(tmp_path / 'nothing'))
     assert not support.mounted and not support.cpu_flags
     assert support.problems()
 
@@ -147,4 +148,4 @@ def _real_capabilities():
     (_real_capabilities(), {}),
 ], ids=['mbm-rfc-2019', 'mbm-cover-letter', 'real-host-no-resctrl'])
 def test_libvirt_monitors(xml, expected):
-    assert resctrl.libvirt_monitors(xml) == expected
+    assert resctrl_host.libvirt_monitors(xml) == expected

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from ceilometer_perf import resctrl
+from ceilometer_perf.resctrl import monitors as resctrl
 
 WRAP = 2 ** 64
 KEY = ('memory.bandwidth.total', 'uuid-1')

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ceilometer_perf import vpmu
+from ceilometer_perf.kinds import vpmu
 from tests.unit import fakes
 from tests.unit.conftest import poll
 

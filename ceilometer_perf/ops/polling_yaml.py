@@ -14,7 +14,7 @@ import time
 import yaml
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import hostcheck
+from ceilometer_perf.ops import hostprobe
 from ceilometer_perf import reader
 
 HEADER = """\
@@ -175,9 +175,9 @@ def countable_perf_events():
     intel_cqm PMU: listing one the host lacks makes guests fail to start.
     """
     events = sorted(catalogue.SOFTWARE_EVENTS) \
-        if hostcheck.software_events().ok else []
-    if hostcheck.hardware_pmu().ok:
+        if hostprobe.software_events().ok else []
+    if hostprobe.hardware_pmu().ok:
         events += sorted(catalogue.HARDWARE_EVENTS)
-    if hostcheck.rdt_perf_pmu().ok:
+    if hostprobe.rdt_perf_pmu().ok:
         events += sorted(catalogue.RDT_EVENTS)
     return events

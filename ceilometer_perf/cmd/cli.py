@@ -90,7 +90,7 @@ def require_libvirt(conf):
 
 
 def _agent(conf, meters):
-    from ceilometer_perf import localagent
+    from ceilometer_perf.ops import localagent
     return localagent.LocalAgent(
         [{'name': 'ceilometer-perf', 'interval': 60, 'meters': meters}],
         conf)
@@ -195,17 +195,17 @@ def _order(sample):
 
 def config_problems(conf):
     """What the agent would log as bad configuration, read up front."""
-    from ceilometer_perf import deploy
+    from ceilometer_perf.ops import polling_yaml
     from ceilometer_perf import opts
     _values, problems = opts.read(conf)
     polling = conf.find_file(conf.polling.cfg_file)
     if polling:
-        problems += deploy.polling_file_problems(polling)
+        problems += polling_yaml.polling_file_problems(polling)
     return problems
 
 
 def cmd_check(args, conf, out):
-    from ceilometer_perf import diagnosis
+    from ceilometer_perf.ops import diagnosis
     problems = config_problems(conf)
     try:
         connection, _version = require_libvirt(conf)
@@ -232,9 +232,10 @@ def cmd_check(args, conf, out):
 
 
 def cmd_merge_polling(args, out):
-    from ceilometer_perf import deploy
+    from ceilometer_perf.ops import polling_yaml
     try:
-        added, backup = deploy.merge_file(args.file, deploy.merge_polling)
+        added, backup = polling_yaml.merge_file(
+            args.file, polling_yaml.merge_polling)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise CommandError('cannot merge into %s: %s'
                            % (args.file, exc)) from exc
@@ -249,8 +250,8 @@ def cmd_merge_polling(args, out):
 
 
 def cmd_perf_events(args, out):
-    from ceilometer_perf import deploy
-    out.write(','.join(deploy.countable_perf_events()) + '\n')
+    from ceilometer_perf.ops import polling_yaml
+    out.write(','.join(polling_yaml.countable_perf_events()) + '\n')
     return EXIT_OK
 
 

@@ -11,7 +11,7 @@ import errno
 import os
 import platform
 
-from ceilometer_perf import resctrl
+from ceilometer_perf.resctrl import host as resctrl_host
 
 # perf_event_open(2) syscall numbers by machine.
 _SYSCALL = {'x86_64': 298, 'aarch64': 241, 'ppc64le': 319, 's390x': 331,
@@ -76,5 +76,5 @@ def rdt_perf_pmu(sysfs='/sys/bus/event_source/devices'):
 
 def resctrl_monitoring():
     """resctrl cache / memory bandwidth monitoring, as libvirt needs it."""
-    support = resctrl.host_support()
+    support = resctrl_host.host_support()
     return Probe(not support.problems(), support.summary())

@@ -12,11 +12,12 @@ import time
 from xml.etree import ElementTree
 
 from ceilometer_perf import catalogue
-from ceilometer_perf import hostcheck
+from ceilometer_perf.ops import hostprobe
 from ceilometer_perf import pollsters
 from ceilometer_perf import reader
-from ceilometer_perf import resctrl
-from ceilometer_perf import vpmu
+from ceilometer_perf.resctrl import host as resctrl_host
+from ceilometer_perf.resctrl import monitors as resctrl
+from ceilometer_perf.kinds import vpmu
 
 NOVA_NAMESPACES = ('http://openstack.org/xmlns/libvirt/nova/1.1',
                    'http://openstack.org/xmlns/libvirt/nova/1.0')
@@ -78,7 +79,7 @@ def instance_facts(domain, counted):
 
 def _dry_poll(conf):
     """Instance ids per meter from two real polls, a second apart."""
-    from ceilometer_perf import localagent
+    from ceilometer_perf.ops import localagent
     agent = localagent.LocalAgent(
         [{'name': 'check', 'interval': 60,
           'meters': [m.name for m in catalogue.METERS]}], conf)
@@ -137,7 +138,7 @@ def explain(meter, host, instances):
 
 def diagnose(conf, connection):
     conn_call = connection.call
-    support = resctrl.host_support()
+    support = resctrl_host.host_support()
     host = {
         'libvirt_uri': connection.uri,
         'libvirt_version': _version(conn_call(lambda c: c.getLibVersion())),
@@ -145,10 +146,10 @@ def diagnose(conf, connection):
             conn_call(lambda c: c.getType()),
             _version(conn_call(lambda c: c.getVersion()))),
         'kernel': platform.release(),
-        'hardware_pmu': vars(hostcheck.hardware_pmu()),
-        'software_events': vars(hostcheck.software_events()),
-        'rdt_perf_pmu': vars(hostcheck.rdt_perf_pmu()),
-        'resctrl': vars(hostcheck.resctrl_monitoring()),
+        'hardware_pmu': vars(hostprobe.hardware_pmu()),
+        'software_events': vars(hostprobe.software_events()),
+        'rdt_perf_pmu': vars(hostprobe.rdt_perf_pmu()),
+        'resctrl': vars(hostprobe.resctrl_monitoring()),
         'resctrl_problems': {
             feature: support.problems([feature])
             for feature in resctrl.QUANTITIES},
