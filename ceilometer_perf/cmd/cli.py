@@ -23,6 +23,8 @@ from oslo_config import cfg
 import yaml
 
 from ceilometer_perf import catalogue
+from ceilometer_perf.ops import tables
+from ceilometer_perf import rates
 from ceilometer_perf import reader
 
 EXIT_OK = 0
@@ -111,22 +113,24 @@ def sample_row(sample, cycle, rate=None):
             'metadata': meta}
 
 
-class RateTracker:
-    """Per-second rates of cumulative meters between two polls."""
+class SampleRates:
+    """Per-second rates of cumulative meters between two polls.
+
+    The product's one rate rule (ceilometer_perf.rates): no rate on the
+    first poll or across a counter reset.
+    """
 
     def __init__(self):
-        self._last = {}
+        self._tracker = rates.RateTracker()
 
     def rate(self, sample, now):
         if sample['counter_type'] != catalogue.CUMULATIVE:
             return None
-        key = (sample['resource_id'], sample['counter_name'])
-        value = sample['counter_volume']
-        previous = self._last.get(key)
-        self._last[key] = (value, now)
-        if previous is None or now <= previous[1] or value < previous[0]:
-            return None
-        return (value - previous[0]) / (now - previous[1])
+        key = (sample['counter_name'], sample['resource_id'])
+        reading = rates.CounterReading(None, now, {
+            'volume': sample['counter_volume']})
+        per_second, _elapsed = self._tracker.update(key, reading)
+        return None if per_second is None else per_second['volume']
 
 
 def _table(rows, with_rate):
@@ -141,12 +145,7 @@ def _table(rows, with_rate):
             rate = r['rate_per_second']
             line.append('' if rate is None else _number(round(rate, 2)))
         lines.append(line)
-    widths = [max([len(h)] + [len(x[i]) for x in lines])
-              for i, h in enumerate(header)]
-    out = [' '.join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
-    out += [' '.join(c.ljust(w) for c, w in zip(x, widths)).rstrip()
-            for x in lines]
-    return '\n'.join(out)
+    return tables.text_table(header, lines)
 
 
 def _number(value):
@@ -159,7 +158,7 @@ def cmd_poll(args, conf, out):
     meters = select_meters(args.meter)
     require_libvirt(conf)
     agent = _agent(conf, meters)
-    rates = RateTracker()
+    sample_rates = SampleRates()
     count = args.count if args.count else (2 if args.interval else 1)
     produced = 0
     try:
@@ -169,7 +168,7 @@ def cmd_poll(args, conf, out):
             samples = [s for s in agent.poll()
                        if s['counter_name'] in catalogue.BY_NAME]
             now = time.monotonic()
-            rows = [sample_row(s, cycle, rates.rate(s, now))
+            rows = [sample_row(s, cycle, sample_rates.rate(s, now))
                     for s in sorted(samples, key=_order)]
             produced += len(rows)
             if args.format == 'json':

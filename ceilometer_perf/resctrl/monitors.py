@@ -14,7 +14,8 @@ the same domain boot; never across a reset.
 """
 
 import dataclasses
-import threading
+
+from ceilometer_perf import rates as rate_rules
 
 # Monitoring features, named as the kernel's mon_data files and libvirt's
 # capabilities name them.
@@ -152,71 +153,6 @@ def breakdown(monitors, unit_key, rates=None):
     return out
 
 
-@dataclasses.dataclass(frozen=True)
-class CounterReading:
-    """Cumulative byte counters of one domain boot at one poll."""
-    domain_id: int
-    read_at: float
-    counters: dict          # {(monitor name, node id): bytes}
-
-
-def rates_between(previous, current):
-    """Bytes/s per counter between two readings, or None.
-
-    None on the first poll and across anything that looks like a reset: a
-    new domain id (restart, migration), a different set of counters, or a
-    counter going down (its resctrl group recreated; a 64-bit byte counter
-    does not wrap in practice: ~6 years at 100 GB/s).
-    """
-    if previous is None or previous.domain_id != current.domain_id:
-        return None
-    if previous.counters.keys() != current.counters.keys():
-        return None
-    elapsed = current.read_at - previous.read_at
-    if elapsed <= 0:
-        return None
-    rates = {}
-    for key, value in current.counters.items():
-        delta = value - previous.counters[key]
-        if delta < 0:
-            return None
-        rates[key] = delta / elapsed
-    return rates
-
-
-class RateTracker:
-    """The last reading per (meter, instance), to turn counters into B/s.
-
-    Bounded: prune() drops the instances libvirt no longer lists.
-    """
-
-    def __init__(self):
-        self._last = {}
-        self._lock = threading.Lock()
-
-    def update(self, key, reading):
-        """(rates, seconds) since the previous reading, or (None, None)."""
-        with self._lock:
-            previous = self._last.get(key)
-            self._last[key] = reading
-        rates = rates_between(previous, reading)
-        if rates is None:
-            return None, None
-        return rates, reading.read_at - previous.read_at
-
-    def forget(self, key):
-        with self._lock:
-            self._last.pop(key, None)
-
-    def prune(self, live_uuids):
-        with self._lock:
-            for key in [k for k in self._last if k[1] not in live_uuids]:
-                del self._last[key]
-
-    def __len__(self):
-        return len(self._last)
-
-
 NO_MONITOR = 'no-monitor'
 INCOMPLETE = 'incomplete'
 BASELINE = 'baseline'        # first poll of a boot, or just after a reset
@@ -235,7 +171,7 @@ class MonitorValues:
     """Per-instance values of the resctrl monitoring features."""
 
     def __init__(self):
-        self.rates = RateTracker()
+        self.rates = rate_rules.RateTracker()
 
     def value(self, feature, stats, domain_id, read_at, key):
         """The Value of feature for a domain's stats record.
@@ -258,7 +194,7 @@ class MonitorValues:
             metadata['resctrl_monitors'] = breakdown(monitors, 'bytes')
             return Value(volume=sum(m.total() for m in counted),
                          metadata=metadata)
-        reading = CounterReading(domain_id, read_at, {
+        reading = rate_rules.CounterReading(domain_id, read_at, {
             (m.name, d): v for m in monitors for d, v in m.values})
         rates, elapsed = self.rates.update(key, reading)
         if rates is None:

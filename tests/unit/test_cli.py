@@ -34,7 +34,7 @@ def _sample(volume, type_='cumulative', meter='perf.event.cpu_clock'):
 
 
 def test_rates_only_for_cumulative_and_never_across_a_reset():
-    rates = cli.RateTracker()
+    rates = cli.SampleRates()
     assert rates.rate(_sample(100), 10.0) is None
     assert rates.rate(_sample(300), 12.0) == 100.0
     assert rates.rate(_sample(50), 14.0) is None       # counter reset

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from ceilometer_perf import rates
 from ceilometer_perf.resctrl import monitors as resctrl
 
 WRAP = 2 ** 64
@@ -118,7 +119,7 @@ def test_rates_are_true_bytes_over_time_or_nothing(initial, actions):
 @given(st.lists(st.tuples(st.sampled_from('abcdefgh'), st.booleans()),
                 max_size=60))
 def test_rate_state_holds_only_live_instances(events):
-    tracker = resctrl.RateTracker()
+    tracker = rates.RateTracker()
     live = set()
     now = 0.0
     for uuid, alive in events:
@@ -127,7 +128,7 @@ def test_rate_state_holds_only_live_instances(events):
             live.add(uuid)
             for meter in ('memory.bandwidth.total', 'memory.bandwidth.local'):
                 tracker.update((meter, uuid),
-                               resctrl.CounterReading(1, now, {('m', 0): 1}))
+                               rates.CounterReading(1, now, {('m', 0): 1}))
         else:
             live.discard(uuid)
         tracker.prune(live)
@@ -139,10 +140,10 @@ def test_rate_state_holds_only_live_instances(events):
        st.floats(min_value=-5, max_value=5, allow_nan=False))
 def test_rates_between_never_negative_nor_backwards_in_time(counters,
                                                             elapsed):
-    before = resctrl.CounterReading(7, 100.0, counters)
-    after = resctrl.CounterReading(
+    before = rates.CounterReading(7, 100.0, counters)
+    after = rates.CounterReading(
         7, 100.0 + elapsed, {k: v // 2 for k, v in counters.items()})
-    rates = resctrl.rates_between(before, after)
-    if rates is not None:
+    per_second = rates.rates_between(before, after)
+    if per_second is not None:
         assert elapsed > 0
-        assert all(r == 0 for r in rates.values())
+        assert all(r == 0 for r in per_second.values())
