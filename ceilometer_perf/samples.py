@@ -2,7 +2,7 @@
 
 Ceilometer's make_sample_from_instance rebuilds the instance metadata for
 every sample and asks libuuid for every sample id (a round trip to the
-uuidd socket, or a failed attempt at one, per call).  With 23 meters per
+uuidd socket, or a failed attempt at one, per call).  With 27 meters per
 instance those two were most of a polling cycle.  Here the metadata is
 built by Ceilometer's own function once per instance, again only when the
 instance changes, and copied into each sample; sample ids are version-1
@@ -174,10 +174,3 @@ class SampleMaker:
             unit=self.unit, volume=volume,
             additional_metadata=additional_metadata,
             monotonic_time=self.monotonic_time)
-
-
-def make_sample(conf, cache, instance, name, type, unit, volume,
-                additional_metadata=None, monotonic_time=None):
-    """One sample, as util.make_sample_from_instance makes it."""
-    return SampleMaker(conf, cache, name, type, unit, monotonic_time)(
-        instance, volume, additional_metadata)

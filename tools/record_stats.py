@@ -15,7 +15,7 @@ import libvirt
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
-from ceilometer_perf import reader  # noqa: E402
+from ceilometer_perf import stats
 
 
 def main(argv=None):
@@ -24,16 +24,14 @@ def main(argv=None):
     parser.add_argument('--uri', default='qemu:///system')
     parser.add_argument('--groups', default='perf,state')
     args = parser.parse_args(argv)
-    flags = 0
-    for group in args.groups.split(','):
-        flags |= reader.GROUP_FLAGS[group]
+    flags = stats.flags(args.groups.split(','))
     conn = libvirt.openReadOnly(args.uri)
     domains = []
-    for dom, stats in conn.getAllDomainStats(flags, reader.LIST_ACTIVE):
+    for dom, record in conn.getAllDomainStats(flags, stats.LIST_ACTIVE):
         if not dom.name().startswith('cperf-'):
             continue
         domains.append({'uuid': dom.UUIDString(), 'name': dom.name(),
-                        'id': dom.ID(), 'stats': stats,
+                        'id': dom.ID(), 'stats': record,
                         'xml': dom.XMLDesc(0)})
     record = {'source': 'recorded with tools/record_stats.py from TCG '
                         'guests (tools/localguests.py), libvirt %s, '

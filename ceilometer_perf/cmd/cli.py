@@ -249,8 +249,8 @@ def cmd_merge_polling(args, out):
 
 
 def cmd_perf_events(args, out):
-    from ceilometer_perf.ops import polling_yaml
-    out.write(','.join(polling_yaml.countable_perf_events()) + '\n')
+    from ceilometer_perf.ops import hostprobe
+    out.write(','.join(hostprobe.countable_perf_events()) + '\n')
     return EXIT_OK
 
 

@@ -9,13 +9,20 @@ meaningless, so a reading is only compared with the previous one when
 nothing can have reset in between; otherwise it becomes the new baseline
 and no value is emitted.
 
-Nothing here knows libvirt or Ceilometer: readings in, numbers out.
+The arithmetic knows nothing of libvirt or Ceilometer: readings in,
+numbers out; the two kind classes at the end apply it to domain records.
 """
 
 import functools
 import re
 import threading
 import typing
+
+from ceilometer_perf import catalogue
+from ceilometer_perf import kinds
+from ceilometer_perf import missing
+from ceilometer_perf.missing import Missing
+from ceilometer_perf.stats import event_of
 
 # vcpu.N.time comes from /proc/<pid>/task/<tid>/stat, counted in USER_HZ
 # ticks (10 ms), while cpu.time is finer: the difference jitters by up to
@@ -49,7 +56,7 @@ def reset_between(previous, current):
         return RESET_DOMAIN
     if previous.epoch is None or previous.epoch != current.epoch:
         return RESET_LIBVIRT
-    for before, now in zip(previous.counters, current.counters):
+    for before, now in zip(previous.counters, current.counters, strict=True):
         if now < before:
             return RESET_COUNTER
     return None
@@ -192,3 +199,51 @@ def steady_overhead(state, meter_name, uuid, domain_id, overhead):
             return _Emitted(domain_id, min(previous.value, cpu_time))
         return _Emitted(domain_id, value)
     return state.update(meter_name, uuid, step).value
+
+
+class RatioKind(kinds.Kind):
+    """Growth of one counter over another's since the previous poll."""
+
+    def value(self, record, instance, snap):
+        meter, stats = self.meter, record.stats
+        counters = tuple([stats.get(key) for key in meter.inputs])
+        if None in counters:
+            self.host.derived.forget(meter.name, record.uuid)
+            return Missing(missing.EVENT_NOT_COUNTED, event_of(
+                meter.inputs[counters.index(None)]))
+        reading = Reading(record.domain_id, snap.epoch, counters)
+        value, reset = interval_ratio(self.host.derived, meter.name,
+                                      record.uuid, reading, meter.ceiling)
+        if value is not None:
+            return value, None
+        if reset is not None:
+            return Missing(missing.COUNTER_RESET, detail=reset)
+        return NOT_BELIEVABLE
+
+    def absent(self, key):
+        # No domain counts an input: no baseline of this meter survives.
+        self.host.derived.forget_meter(self.meter.name)
+
+
+class OverheadKind(kinds.Kind):
+    """cpu.overhead: the domain's CPU time outside its vCPU threads."""
+
+    def value(self, record, instance, snap):
+        overhead = vcpu_overhead(record.stats)
+        if overhead is None:
+            # The bulk read skipped the domain's CPU stats (NOWAIT, busy).
+            # Keep the last value: the counter must not step back.
+            return CPU_STATS_SKIPPED
+        value = steady_overhead(self.host.derived, self.meter.name,
+                                record.uuid, record.domain_id, overhead)
+        if value is None:
+            return Missing(missing.CPU_TIME_INCONSISTENT,
+                           detail='%d' % overhead[0])
+        return value, None
+
+
+NOT_BELIEVABLE = Missing(missing.NOT_BELIEVABLE)
+CPU_STATS_SKIPPED = Missing(missing.CPU_STATS_SKIPPED)
+
+KINDS = {catalogue.KIND_RATIO: RatioKind,
+         catalogue.KIND_OVERHEAD: OverheadKind}

@@ -11,9 +11,10 @@ import dataclasses
 import threading
 from xml.etree import ElementTree
 
-from oslo_log import log
-
-LOG = log.getLogger(__name__)
+from ceilometer_perf import catalogue
+from ceilometer_perf import kinds
+from ceilometer_perf import missing
+from ceilometer_perf.missing import Missing
 
 EXPLICIT = 'explicit'
 INFERRED = 'inferred'
@@ -78,7 +79,8 @@ class VpmuCache:
         self.xml_reads = 0
 
     def get(self, record):
-        """VpmuState of the domain, or None if its XML cannot be read."""
+        """VpmuState of the domain, or a Missing if its XML cannot be read.
+        """
         key = (record.uuid, record.domain_id)
         with self._lock:
             state = self._states.get(key)
@@ -90,9 +92,8 @@ class VpmuCache:
             # the next cycle.
             xml_text = record.domain.XMLDesc(0)
         except Exception as exc:
-            LOG.debug('no XML for domain %s (%s): %s', record.name,
-                      record.uuid, exc)
-            return None
+            return Missing(missing.NO_DOMAIN_XML, detail='domain %s: %s'
+                           % (record.name, exc))
         self.xml_reads += 1
         state = parse_domain_xml(xml_text)
         with self._lock:
@@ -107,3 +108,18 @@ class VpmuCache:
 
     def __len__(self):
         return len(self._states)
+
+
+class VpmuKind(kinds.Kind):
+    """perf.vpmu: 1 or 0, and how that was decided, from the domain XML."""
+
+    def value(self, record, instance, snap):
+        state = self.host.vpmu.get(record)
+        if state.__class__ is Missing:
+            return state
+        extra = state.metadata()
+        extra.update(nova_request(instance))
+        return int(state.enabled), extra
+
+
+KINDS = {catalogue.KIND_VPMU: VpmuKind}

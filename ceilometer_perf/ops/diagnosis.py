@@ -11,12 +11,11 @@ import platform
 import time
 from xml.etree import ElementTree
 
+from ceilometer_perf import stats
 from ceilometer_perf import catalogue
 from ceilometer_perf.ops import hostprobe
-from ceilometer_perf import pollsters
 from ceilometer_perf import reader
 from ceilometer_perf.resctrl import host as resctrl_host
-from ceilometer_perf.resctrl import monitors as resctrl
 from ceilometer_perf.kinds import vpmu
 
 NOVA_NAMESPACES = ('http://openstack.org/xmlns/libvirt/nova/1.1',
@@ -102,8 +101,8 @@ def explain(meter, host, instances):
         return ('no running instance with complete nova metadata',
                 'start instances through nova; Ceilometer discovers them '
                 'from the nova metadata in the libvirt domain XML')
-    for event in meter.perf_events():
-        kind = pollsters.event_class(event)
+    for event in meter.events:
+        kind = catalogue.EVENT_CLASS.get(event)
         if kind == 'hardware' and not host['hardware_pmu']['ok']:
             return ('%s: %s' % (event, host['hardware_pmu']['detail']),
                     'hardware events need a host PMU: bare metal, or a '
@@ -152,7 +151,7 @@ def diagnose(conf, connection):
         'resctrl': vars(hostprobe.resctrl_monitoring()),
         'resctrl_problems': {
             feature: support.problems([feature])
-            for feature in resctrl.QUANTITIES},
+            for feature in stats.QUANTITIES},
     }
     snap = reader.BulkReader(connection).snapshot({}, {'perf', 'state'})
     instances = []

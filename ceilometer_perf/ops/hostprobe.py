@@ -11,6 +11,7 @@ import errno
 import os
 import platform
 
+from ceilometer_perf import catalogue
 from ceilometer_perf.resctrl import host as resctrl_host
 
 # perf_event_open(2) syscall numbers by machine.
@@ -78,3 +79,18 @@ def resctrl_monitoring():
     """resctrl cache / memory bandwidth monitoring, as libvirt needs it."""
     support = resctrl_host.host_support()
     return Probe(not support.problems(), support.summary())
+
+
+def countable_perf_events():
+    """libvirt perf events this host can count, probed.
+
+    Hardware events only with a usable PMU, RDT events only with the
+    intel_cqm PMU: listing one the host lacks makes guests fail to start.
+    """
+    events = sorted(catalogue.SOFTWARE_EVENTS) \
+        if software_events().ok else []
+    if hardware_pmu().ok:
+        events += sorted(catalogue.HARDWARE_EVENTS)
+    if rdt_perf_pmu().ok:
+        events += sorted(catalogue.RDT_EVENTS)
+    return events

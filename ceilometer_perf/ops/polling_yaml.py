@@ -1,12 +1,10 @@
-"""What a deployment needs, derived from the catalogue and the host.
+"""The plugin's polling.yaml sources, derived from the catalogue.
 
-The polling.yaml sources (cheap meters often, slow ones in their own task),
-merged into an operator's file without clobbering it, and the nova
-`[libvirt] enabled_perf_events` this host can really count.
+Cheap meters often, slow ones in their own task; merged into an
+operator's file without clobbering it, and checked for meters no
+installed pollster provides.
 """
 
-import difflib
-import fnmatch
 import os
 import shutil
 import time
@@ -14,8 +12,8 @@ import time
 import yaml
 
 from ceilometer_perf import catalogue
-from ceilometer_perf.ops import hostprobe
-from ceilometer_perf import reader
+from ceilometer_perf import plan
+from ceilometer_perf import stats
 
 HEADER = """\
 # ceilometer-perf polling sources, generated from the meter catalogue
@@ -42,7 +40,7 @@ def polling_sources():
     for meter in catalogue.METERS:
         if meter.kind == catalogue.KIND_VPMU:
             vpmu.append(meter.name)
-        elif set(meter.groups) & reader.SLOW_GROUPS:
+        elif set(meter.groups) & stats.SLOW:
             slow.append(meter.name)
         else:
             fast.append(meter.name)
@@ -106,54 +104,6 @@ def merge_file(path, merge, dump=yaml.safe_dump):
     return added, backup
 
 
-POLLSTER_NAMESPACES = ('ceilometer.poll.compute', 'ceilometer.poll.central',
-                       'ceilometer.poll.ipmi')
-# Meter names an operator could mean as ours: same first component.
-_OUR_STEMS = frozenset(m.name.split('.')[0] for m in catalogue.METERS)
-_OUR_NAMES = [m.name for m in catalogue.METERS]
-
-
-def installed_pollsters():
-    """Names of every pollster entry point installed in this Python."""
-    from importlib import metadata
-    return {ep.name for ns in POLLSTER_NAMESPACES
-            for ep in metadata.entry_points(group=ns)}
-
-
-def polling_problems(sources, installed):
-    """Meters in polling sources that no pollster here provides.
-
-    Ceilometer polls nothing for such a name and says nothing, so a typo
-    in polling.yaml looks like a meter that never has samples.  Only names
-    that could be meant as ours are judged (perf.*, cpu_l3_cache,
-    memory.*, cpu.* and near misses of our names).
-    sources: [(source name, [meter entries])].
-    """
-    problems = []
-    for source, entries in sources:
-        for entry in entries or ():
-            name = str(entry).lstrip('!')
-            if name == '*' or (
-                    name.split('.')[0] not in _OUR_STEMS
-                    and not difflib.get_close_matches(name, _OUR_NAMES)):
-                continue
-            if any(c in name for c in '*?['):
-                if not fnmatch.filter(installed, name):
-                    problems.append(
-                        "polling source '%s': pattern '%s' matches no "
-                        'installed meter' % (source, entry))
-                continue
-            if name in installed:
-                continue
-            close = difflib.get_close_matches(name, installed, n=1)
-            problems.append(
-                "polling source '%s': no installed pollster provides meter "
-                "'%s'%s; Ceilometer ignores it without a word"
-                % (source, name,
-                   " (did you mean '%s'?)" % close[0] if close else ''))
-    return problems
-
-
 def polling_file_problems(path, installed=None):
     """polling_problems() of a polling.yaml file; unreadable is one too."""
     try:
@@ -164,20 +114,5 @@ def polling_file_problems(path, installed=None):
     except (OSError, yaml.YAMLError, AttributeError) as exc:
         return ['cannot read the polling definition %s: %s' % (path, exc)]
     if installed is None:
-        installed = installed_pollsters()
-    return polling_problems(sources, installed)
-
-
-def countable_perf_events():
-    """libvirt perf events this host can count, probed.
-
-    Hardware events only with a usable PMU, RDT events only with the
-    intel_cqm PMU: listing one the host lacks makes guests fail to start.
-    """
-    events = sorted(catalogue.SOFTWARE_EVENTS) \
-        if hostprobe.software_events().ok else []
-    if hostprobe.hardware_pmu().ok:
-        events += sorted(catalogue.HARDWARE_EVENTS)
-    if hostprobe.rdt_perf_pmu().ok:
-        events += sorted(catalogue.RDT_EVENTS)
-    return events
+        installed = plan.installed_pollsters()
+    return plan.polling_problems(sources, installed)

@@ -150,7 +150,7 @@ def rst_table():
     rule = ' '.join('=' * w for w in widths)
 
     def line(cells):
-        return ' '.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        return ' '.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: B905 E501
     types = sorted({e.type for e in exps})
     common = sorted({c for e in exps for c in e.common_labels})
     note = ('Prometheus type of every metric: %s.  Every series also '

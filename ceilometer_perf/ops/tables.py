@@ -13,7 +13,7 @@ def _aligned(header, rows, gap):
 
     def line(cells):
         return gap.join(str(c).ljust(w) for c, w in
-                        zip(cells, widths)).rstrip()
+                        zip(cells, widths, strict=True)).rstrip()
     return widths, line
 
 

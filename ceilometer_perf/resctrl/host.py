@@ -10,10 +10,10 @@ import dataclasses
 import os
 from xml.etree import ElementTree
 
-from ceilometer_perf.resctrl.monitors import LLC_OCCUPANCY
-from ceilometer_perf.resctrl.monitors import MBM_LOCAL
-from ceilometer_perf.resctrl.monitors import MBM_TOTAL
-from ceilometer_perf.resctrl.monitors import QUANTITIES
+from ceilometer_perf.stats import LLC_OCCUPANCY
+from ceilometer_perf.stats import MBM_LOCAL
+from ceilometer_perf.stats import MBM_TOTAL
+from ceilometer_perf.stats import QUANTITIES
 
 # libvirt only ever looks for resctrl here.
 RESCTRL_MOUNT = '/sys/fs/resctrl'

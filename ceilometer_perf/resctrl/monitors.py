@@ -15,35 +15,10 @@ the same domain boot; never across a reset.
 
 import dataclasses
 
+from ceilometer_perf import missing
+from ceilometer_perf.missing import Missing
 from ceilometer_perf import rates as rate_rules
-
-# Monitoring features, named as the kernel's mon_data files and libvirt's
-# capabilities name them.
-LLC_OCCUPANCY = 'llc_occupancy'
-MBM_TOTAL = 'mbm_total_bytes'
-MBM_LOCAL = 'mbm_local_bytes'
-
-
-@dataclasses.dataclass(frozen=True)
-class Quantity:
-    """Where one monitoring feature lives in a domain's stats record."""
-    feature: str
-    prefix: str         # monitor keys start with this
-    domain: str         # 'bank' (an L3 cache id) or 'node' (a controller)
-    field: str          # the value key under each bank or node
-    cumulative: bool
-
-    def key(self, *parts):
-        return self.prefix + '.'.join(str(p) for p in parts)
-
-
-QUANTITIES = {q.feature: q for q in (
-    Quantity(LLC_OCCUPANCY, 'cpu.cache.monitor.', 'bank', 'bytes', False),
-    Quantity(MBM_TOTAL, 'memory.bandwidth.monitor.', 'node', 'bytes.total',
-             True),
-    Quantity(MBM_LOCAL, 'memory.bandwidth.monitor.', 'node', 'bytes.local',
-             True),
-)}
+from ceilometer_perf.stats import QUANTITIES
 
 
 class Incomplete(ValueError):
@@ -86,7 +61,7 @@ def _mark_nested(monitors):
     """
     sets = [parse_vcpus(m.vcpus) for m in monitors]
     marked = []
-    for i, (monitor, mine) in enumerate(zip(monitors, sets)):
+    for i, (monitor, mine) in enumerate(zip(monitors, sets, strict=True)):
         nested = mine is not None and any(
             other is not None and (mine < other or (mine == other and j < i))
             for j, other in enumerate(sets) if j != i)
@@ -153,18 +128,8 @@ def breakdown(monitors, unit_key, rates=None):
     return out
 
 
-NO_MONITOR = 'no-monitor'
-INCOMPLETE = 'incomplete'
-BASELINE = 'baseline'        # first poll of a boot, or just after a reset
-
-
-@dataclasses.dataclass
-class Value:
-    """An instance's value, or why there is none (`missing`)."""
-    volume: float = None
-    metadata: dict = None
-    missing: str = None
-    detail: str = ''
+NO_MONITOR = Missing(missing.NO_MONITOR)
+NO_BASELINE = Missing(missing.NO_BASELINE)
 
 
 class MonitorValues:
@@ -174,7 +139,7 @@ class MonitorValues:
         self.rates = rate_rules.RateTracker()
 
     def value(self, feature, stats, domain_id, read_at, key):
-        """The Value of feature for a domain's stats record.
+        """(volume, metadata) of feature for a domain's record, or Missing.
 
         key names the rate state: (meter name, instance uuid).
         """
@@ -184,26 +149,25 @@ class MonitorValues:
             monitors = read_monitors(stats, feature)
         except Incomplete as exc:
             self.rates.forget(key)
-            return Value(missing=INCOMPLETE, detail=str(exc))
+            return Missing(missing.MONITOR_INCOMPLETE, detail=str(exc))
         if not monitors:
             self.rates.forget(key)
-            return Value(missing=NO_MONITOR)
+            return NO_MONITOR
         counted = [m for m in monitors if m.counted]
         metadata = {'monitoring_source': 'resctrl'}
         if not QUANTITIES[feature].cumulative:
             metadata['resctrl_monitors'] = breakdown(monitors, 'bytes')
-            return Value(volume=sum(m.total() for m in counted),
-                         metadata=metadata)
+            return sum(m.total() for m in counted), metadata
         reading = rate_rules.CounterReading(domain_id, read_at, {
             (m.name, d): v for m in monitors for d, v in m.values})
         rates, elapsed = self.rates.update(key, reading)
         if rates is None:
-            return Value(missing=BASELINE)
+            return NO_BASELINE
         metadata['resctrl_monitors'] = breakdown(monitors, 'bytes_per_second',
                                                  rates)
         metadata['rate_interval_seconds'] = round(elapsed, 3)
         volume = sum(rates[(m.name, d)] for m in counted for d, _ in m.values)
-        return Value(volume=volume, metadata=metadata)
+        return volume, metadata
 
     def prune(self, snapshot):
         self.rates.prune(set(snapshot.records))

@@ -20,6 +20,7 @@ from ceilometer import service
 from ceilometer.publisher import utils as publisher_utils
 from oslo_utils import timeutils
 
+from ceilometer_perf import state
 from ceilometer_perf import catalogue
 from ceilometer_perf.ops import localagent
 from ceilometer_perf import pollsters
@@ -166,7 +167,7 @@ def inject_documented(transport_url, host, cycles=3, pause_s=1.1):
     conf.set_override('host', host)
     entry, instance = documented_instance(host)
     fake = fakes.FakeConnection([entry])
-    state = pollsters.HostState(conf, opener=lambda uri: fake)
+    host_state = state.HostState(conf, opener=lambda uri: fake)
     instances = [instance]
     classes = [pollsters.POLLSTERS[m.class_name] for m in catalogue.METERS]
     transport = messaging.get_transport(conf, url=transport_url, cache=False)
@@ -185,7 +186,7 @@ def inject_documented(transport_url, host, cycles=3, pause_s=1.1):
         stamp = timeutils.utcnow().isoformat()
         for cls in classes:
             pollster = cls(conf)
-            pollster.host = state
+            pollster.host = host_state
             for sample in pollster.get_samples(None, cache, instances):
                 sample.set_timestamp(stamp)
                 sent.setdefault(sample.name, []).append(sample.volume)

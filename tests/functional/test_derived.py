@@ -69,7 +69,7 @@ def test_overhead_on_real_guests(guests, reads):
             assert 0 < volume < stats[name]['cpu.time']
         volumes.append({n: s['counter_volume'] for n, s in samples.items()})
     assert len(reads) == 3                   # one bulk read per cycle
-    for before, after in zip(volumes, volumes[1:]):
+    for before, after in zip(volumes, volumes[1:], strict=False):
         for name in guests:
             assert after[name] >= before[name]
 

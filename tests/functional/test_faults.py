@@ -18,8 +18,8 @@ import time
 
 import pytest
 
+from ceilometer_perf import state
 from ceilometer_perf import catalogue
-from ceilometer_perf import pollsters
 from ceilometer_perf.ops.localagent import polling_manager
 from tests.functional import agent as agent_mod
 from tests.functional.conftest import localguests
@@ -165,7 +165,7 @@ def test_domain_started_mid_cycle(hypervisor, guests, ledger, watch,
 def test_churn_keeps_caches_bounded(hypervisor, guests, ledger, watch):
     """Guests start and stop continuously while the agent polls."""
     run = Run(ledger)
-    host = pollsters.host_state(run.agent.conf)
+    host = state.host_state(run.agent.conf)
     pool = [localguests.Guest('churn-%02d' % i) for i in range(24)]
     alive = []
     seconds = float(os.environ.get('CEILOMETER_PERF_CHURN_SECONDS', '90'))
@@ -227,7 +227,7 @@ def test_hung_qemu_holds_up_no_cycle_and_is_reported_once(
         {'name': 'cpu', 'interval': 300, 'meters': ['cpu.overhead']}],
         overrides={('ceilometer_perf', 'stats_timeout'): deadline})
     everyone = list(guests.values()) + [hung]
-    host = pollsters.host_state(run.agent.conf)
+    host = state.host_state(run.agent.conf)
     try:
         run.cycle(expect=everyone)
         os.kill(_qemu_pid(hung), signal.SIGSTOP)
@@ -250,7 +250,7 @@ def test_hung_qemu_holds_up_no_cycle_and_is_reported_once(
             % (', '.join('%.1f' % t for t in took), deadline))
         # The read left behind ends once the QEMU answers.
         for _ in range(100):
-            if not [c for c in host.reader._pending.values()
+            if not [c for c in host.reader.deadline.pending.values()
                     if not c.done]:
                 break
             time.sleep(0.1)
@@ -265,7 +265,7 @@ def test_hung_qemu_holds_up_no_cycle_and_is_reported_once(
 def test_libvirtd_restarted_during_a_cycle(hypervisor, guests, ledger, watch,
                                            monkeypatch):
     run = Run(ledger)
-    host = pollsters.host_state(run.agent.conf)
+    host = state.host_state(run.agent.conf)
     before = _ids(run.cycle(expect=guests.values()))
     real_discover = polling_manager.AgentManager.discover
 
@@ -294,7 +294,7 @@ def test_libvirtd_restarted_during_a_cycle(hypervisor, guests, ledger, watch,
 def test_libvirtd_down_for_two_cycles(hypervisor, guests, ledger, watch,
                                       monkeypatch):
     run = Run(ledger)
-    host = pollsters.host_state(run.agent.conf)
+    host = state.host_state(run.agent.conf)
     found = []
     real_discover = polling_manager.AgentManager.discover
 

@@ -7,8 +7,8 @@ import yaml
 
 import pytest
 
+from ceilometer_perf import state
 from ceilometer_perf import catalogue
-from ceilometer_perf import pollsters
 from ceilometer_perf import reader
 from tests.functional import agent as agent_mod
 from tests.functional import conftest
@@ -100,7 +100,7 @@ def test_sample_shape_matches_ceilometer_compute_pollsters(guests):
 
 
 def _plugin_host(agent):
-    return pollsters.host_state(agent.conf)
+    return state.host_state(agent.conf)
 
 
 def test_one_bulk_call_whatever_the_number_of_guests(hypervisor, guests,

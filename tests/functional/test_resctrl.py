@@ -12,8 +12,8 @@ import time
 import libvirt
 import pytest
 
+from ceilometer_perf import stats
 from ceilometer_perf.resctrl import host as resctrl_host
-from ceilometer_perf.resctrl import monitors as resctrl
 from tests.functional import agent as agent_mod
 from tests.functional.conftest import localguests
 
@@ -79,7 +79,7 @@ def test_no_monitors_no_samples_one_line(guests, reads, plugin_log):
 def test_host_probe_agrees_with_libvirt(hypervisor):
     offered = resctrl_host.libvirt_monitors(hypervisor.getCapabilities())
     support = resctrl_host.host_support()
-    assert set(offered) == {f for f in resctrl.QUANTITIES
+    assert set(offered) == {f for f in stats.QUANTITIES
                             if support.supports(f)}
     if not offered:
         # What `ceilometer-perf check` will say instead.

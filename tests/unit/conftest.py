@@ -4,6 +4,7 @@ import re
 import pytest
 from ceilometer import service
 
+from ceilometer_perf import state
 from ceilometer_perf import pollsters
 from tests.unit import fakes
 
@@ -18,7 +19,7 @@ def make_host(conf):
     """A HostState wired to a fake connection built from records."""
     def build(entries):
         fake = fakes.FakeConnection(entries)
-        host = pollsters.HostState(conf, opener=lambda uri: fake)
+        host = state.HostState(conf, opener=lambda uri: fake)
         host.fake = fake
         return host
     return build

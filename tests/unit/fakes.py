@@ -11,14 +11,9 @@ import os
 import libvirt
 from ceilometer.compute import discovery
 
-from ceilometer_perf import reader
+from ceilometer_perf import stats
 
 RECORDS = os.path.join(os.path.dirname(__file__), 'records')
-
-# Which stats group a key belongs to, by prefix.
-_GROUP_OF_PREFIX = (('state.', 'state'), ('perf.', 'perf'),
-                    ('cpu.', 'cpu_total'), ('vcpu.', 'vcpu'),
-                    ('memory.', 'memory'))
 
 
 def load(name):
@@ -86,12 +81,12 @@ class FakeConnection:
         self.closed = False
         self.fail_with = None
 
-    def getAllDomainStats(self, stats, flags):
-        self.calls.append((stats, flags))
+    def getAllDomainStats(self, stats_flags, flags):
+        self.calls.append((stats_flags, flags))
         if self.fail_with is not None:
             raise self.fail_with
-        wanted = {name for name, flag in reader.GROUP_FLAGS.items()
-                  if stats & flag}
+        wanted = {name for name, flag in stats.FLAGS.items()
+                  if stats_flags & flag}
         result = []
         for dom in self.domains:
             picked = {k: v for k, v in dom.entry['stats'].items()
@@ -126,7 +121,7 @@ class Hypervisor:
 
 
 def _group(key):
-    for prefix, group in _GROUP_OF_PREFIX:
+    for prefix, group in stats.GROUP_OF_PREFIX:
         if key.startswith(prefix):
             return group
     return None

@@ -4,7 +4,9 @@ import configparser
 import importlib.metadata
 import os
 
+from ceilometer_perf import stats
 from ceilometer_perf import catalogue
+from ceilometer_perf import kinds
 from ceilometer_perf import pollsters
 from tests.unit.conftest import readme_block
 
@@ -61,15 +63,14 @@ def test_derived_meters():
         assert set(meter.inputs) <= LIBVIRT_PERF_KEYS
         assert meter.ceiling == ceiling
         # Cheap and never waits on QEMU: the perf counters' own group.
-        assert meter.groups == (catalogue.GROUP_PERF,)
+        assert meter.groups == (stats.PERF,)
         assert set(meter.events) <= catalogue.HARDWARE_EVENTS
     overhead = catalogue.BY_NAME['cpu.overhead']
     assert (overhead.type, overhead.unit) == (catalogue.CUMULATIVE, 'ns')
-    assert overhead.groups == (catalogue.GROUP_CPU_TOTAL,
-                               catalogue.GROUP_VCPU)
+    assert overhead.groups == (stats.CPU_TOTAL,
+                               stats.VCPU)
     assert overhead.events == ()
-    assert {m.kind for m in catalogue.METERS} == set(
-        pollsters.VALUE_READERS)
+    assert {m.kind for m in catalogue.METERS} == set(kinds.kind_classes())
 
 
 def test_setup_cfg_entry_points_match_catalogue():
@@ -114,3 +115,19 @@ def test_readme_carries_the_catalogue_table():
     block = readme_block('CATALOGUE')
     assert block is not None, 'README.rst lacks the catalogue markers'
     assert block == catalogue.rst_table()
+
+
+def test_every_hardware_event_is_named():
+    # Offering nova an event the host cannot count makes guests fail to
+    # start: the event class is a column, checked here by name.
+    assert catalogue.HARDWARE_EVENTS == {
+        'cpu_cycles', 'instructions', 'cache_references', 'cache_misses',
+        'branch_instructions', 'branch_misses', 'bus_cycles',
+        'stalled_cycles_frontend', 'stalled_cycles_backend',
+        'ref_cpu_cycles'}
+    assert catalogue.RDT_EVENTS == {'cmt', 'mbmt', 'mbml'}
+    assert len(catalogue.SOFTWARE_EVENTS) == 9
+    for meter in catalogue.METERS:
+        assert (meter.event is None) == (meter.event_class is None)
+        for event in meter.events:
+            assert event in catalogue.EVENT_CLASS, (meter.name, event)

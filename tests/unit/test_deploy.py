@@ -6,9 +6,9 @@ import sys
 
 import yaml
 
+from ceilometer_perf import stats
 from ceilometer_perf import catalogue
 from ceilometer_perf.ops import polling_yaml
-from ceilometer_perf import reader
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -24,7 +24,7 @@ def test_slow_groups_never_share_a_task_with_fast_meters():
         groups = set()
         for name in source['meters']:
             groups.update(catalogue.BY_NAME[name].groups)
-        if groups & reader.SLOW_GROUPS:
+        if groups & stats.SLOW:
             assert source['interval'] not in (polling_yaml.FAST_INTERVAL,
                                               polling_yaml.VPMU_INTERVAL)
 

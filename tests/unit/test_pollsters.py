@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
+from ceilometer_perf import stats
 from ceilometer_perf import catalogue
 from ceilometer_perf import opts
-from ceilometer_perf import reader
 from tests.unit import fakes
 from tests.unit.conftest import poll
 
@@ -146,12 +146,12 @@ def test_one_bulk_call_for_all_pollsters_of_a_cycle(make_host):
                           [instances] * len(names), [cache] * len(names),
                           [manager] * len(names)))
         assert len(host.fake.calls) == cycle + 1
-    stats, flags = host.fake.calls[0]
-    assert stats == (reader.GROUP_FLAGS['perf'] | reader.GROUP_FLAGS['state']
-                     | reader.GROUP_FLAGS['cpu_total']
-                     | reader.GROUP_FLAGS['memory']
-                     | reader.GROUP_FLAGS['vcpu'])
-    assert flags & reader.NOWAIT and flags & reader.LIST_ACTIVE
+    stats_flags, flags = host.fake.calls[0]
+    assert stats_flags == (stats.FLAGS['perf'] | stats.FLAGS['state']
+                     | stats.FLAGS['cpu_total']
+                     | stats.FLAGS['memory']
+                     | stats.FLAGS['vcpu'])
+    assert flags & stats.NOWAIT and flags & stats.LIST_ACTIVE
 
 
 def test_groups_follow_the_polling_interval(make_host):
@@ -176,8 +176,8 @@ def test_missing_group_is_read_once_more(make_host):
     assert poll(host, 'perf.vpmu', instances, cache)
     assert poll(host, 'perf.event.cpu_clock', instances, cache)
     assert poll(host, 'perf.event.task_clock', instances, cache)
-    assert [c[0] for c in host.fake.calls] == [reader.GROUP_FLAGS['state'],
-                                               reader.GROUP_FLAGS['perf']]
+    assert [c[0] for c in host.fake.calls] == [stats.FLAGS['state'],
+                                               stats.FLAGS['perf']]
 
 
 def test_nowait_can_be_turned_off(conf, make_host):
@@ -185,4 +185,4 @@ def test_nowait_can_be_turned_off(conf, make_host):
     conf.set_override('stats_nowait', False, group='ceilometer_perf')
     host = make_host([])
     poll(host, 'perf.event.cpu_clock', [])
-    assert not host.fake.calls[0][1] & reader.NOWAIT
+    assert not host.fake.calls[0][1] & stats.NOWAIT

@@ -120,7 +120,7 @@ def test_series_stay_one_per_instance_and_meter_across_cycles(make_host):
     latest = {(s.name, s.resource_id): s.volume for s in first}
     latest.update({(s.name, s.resource_id): s.volume for s in second})
     assert set(keys) == set(latest)
-    for s, key in zip(series, keys):
+    for s, key in zip(series, keys, strict=False):
         assert s.value == latest[key]
 
 

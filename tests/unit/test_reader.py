@@ -6,6 +6,9 @@ import threading
 import libvirt
 import pytest
 
+from ceilometer_perf import deadline
+from ceilometer_perf import stats
+from ceilometer_perf import state
 from ceilometer_perf import opts
 from ceilometer_perf import reader
 from tests.unit import fakes
@@ -52,8 +55,7 @@ def test_unreachable_libvirt_is_one_clear_error(make_host, conf, caplog):
                              libvirt.VIR_FROM_RPC,
                              "Failed to connect socket to "
                              "'/run/libvirt/libvirt-sock-ro': No such file")
-    from ceilometer_perf import pollsters
-    host = pollsters.HostState(conf, opener=refuse)
+    host = state.HostState(conf, opener=refuse)
     inst = [fakes.instance('u-1')]
     with caplog.at_level(logging.INFO, logger='ceilometer_perf'):
         for _ in range(3):
@@ -81,19 +83,18 @@ def test_failed_read_not_repeated_within_cycle(make_host):
 def test_recovery_is_logged(make_host, conf, caplog):
     entries = fakes.load('real-tcg-guests-perf-state.json')
     fake = fakes.FakeConnection(entries)
-    state = {'up': False}
+    libvirtd = {'up': False}
 
     def opener(uri):
-        if not state['up']:
+        if not libvirtd['up']:
             raise _libvirt_error(libvirt.VIR_ERR_SYSTEM_ERROR,
                                  libvirt.VIR_FROM_RPC, 'refused')
         return fake
-    from ceilometer_perf import pollsters
-    host = pollsters.HostState(conf, opener=opener)
+    host = state.HostState(conf, opener=opener)
     inst = fakes.instances_for(entries)
     with caplog.at_level(logging.INFO, logger='ceilometer_perf'):
         assert poll(host, 'perf.event.cpu_clock', inst) == []
-        state['up'] = True
+        libvirtd['up'] = True
         assert len(poll(host, 'perf.event.cpu_clock', inst)) == 3
     assert any('reachable again' in r.getMessage() for r in caplog.records)
 
@@ -136,11 +137,11 @@ class _HungQemu(fakes.FakeConnection):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def getAllDomainStats(self, stats, flags):
-        if stats & reader.GROUP_FLAGS['cpu_total']:
+    def getAllDomainStats(self, wanted, flags):
+        if wanted & stats.FLAGS['cpu_total']:
             self.entered.set()
             self.release.wait()
-        return super().getAllDomainStats(stats, flags)
+        return super().getAllDomainStats(wanted, flags)
 
 
 def test_a_task_stuck_on_a_hung_qemu_holds_up_no_other_task():
@@ -189,11 +190,11 @@ class _QemuMonitor(fakes.FakeConnection):
     def stop(self):
         self.stopped = True
 
-    def getAllDomainStats(self, stats, flags):
-        self.started.append((stats, flags))
-        cpu = stats & reader.GROUP_FLAGS['cpu_total']
-        if cpu and self.job.locked() and flags & reader.NOWAIT:
-            result = super().getAllDomainStats(stats, flags)
+    def getAllDomainStats(self, wanted, flags):
+        self.started.append((wanted, flags))
+        cpu = wanted & stats.FLAGS['cpu_total']
+        if cpu and self.job.locked() and flags & stats.NOWAIT:
+            result = super().getAllDomainStats(wanted, flags)
             return [(dom, {k: v for k, v in st.items()
                            if not (dom is self.hung
                                    and k.startswith('cpu.haltpoll.'))})
@@ -203,7 +204,7 @@ class _QemuMonitor(fakes.FakeConnection):
                 self.waiting += 1
                 self.release.wait()
                 self.waiting -= 1
-        return super().getAllDomainStats(stats, flags)
+        return super().getAllDomainStats(wanted, flags)
 
 
 CPU_GROUPS = frozenset({'cpu_total', 'vcpu'})
@@ -216,7 +217,7 @@ def _cpu_records():
 
 def _settle(bulk):
     """Wait until the reads that outlived their deadline have ended."""
-    for call in list(bulk._pending.values()):
+    for call in list(bulk.deadline.pending.values()):
         assert call.wait(10)
 
 
@@ -263,14 +264,14 @@ def test_fallback_read_asks_nowait_even_when_nowait_is_off():
         fake.release.set()
     assert set(snap.stalled) == {fake.hung.UUIDString()}
     _, first, fallback = fake.started
-    assert not first[1] & reader.NOWAIT and fallback[1] & reader.NOWAIT
+    assert not first[1] & stats.NOWAIT and fallback[1] & stats.NOWAIT
 
 
 def test_perf_reads_never_go_through_a_worker_thread():
     class Where(fakes.FakeConnection):
-        def getAllDomainStats(self, stats, flags):
+        def getAllDomainStats(self, wanted, flags):
             self.thread = threading.current_thread()
-            return super().getAllDomainStats(stats, flags)
+            return super().getAllDomainStats(wanted, flags)
     fake = Where(fakes.load('real-tcg-guests-perf-state.json'))
     _bulk(fake).snapshot({}, {'perf', 'state'})
     assert fake.thread is threading.current_thread()
@@ -285,15 +286,15 @@ def test_libvirt_that_answers_nothing_fails_the_cycle_only():
         release = threading.Event()
         started = 0
 
-        def getAllDomainStats(self, stats, flags):
+        def getAllDomainStats(self, wanted, flags):
             self.started += 1
             self.release.wait()
-            return super().getAllDomainStats(stats, flags)
+            return super().getAllDomainStats(wanted, flags)
     fake = Wedged(_cpu_records())
     bulk = _bulk(fake)
     try:
         for _ in range(3):
-            with pytest.raises(reader.StatsTimeout, match='qemu:///system'):
+            with pytest.raises(deadline.StatsTimeout, match='qemu:///system'):
                 bulk.snapshot({}, CPU_GROUPS)
         # One blocked read, one blocked NOWAIT read, then none: no pile-up.
         assert fake.started == 2
@@ -302,12 +303,11 @@ def test_libvirt_that_answers_nothing_fails_the_cycle_only():
 
 
 def test_stalled_instance_is_logged_once_and_its_return_too(conf, caplog):
-    from ceilometer_perf import pollsters
     entries = _cpu_records()
     fake = _QemuMonitor(entries)
     opts.register_opts(conf)
     conf.set_override('stats_timeout', 0.2, group='ceilometer_perf')
-    host = pollsters.HostState(conf, opener=lambda uri: fake)
+    host = state.HostState(conf, opener=lambda uri: fake)
     inst = fakes.instances_for(entries)
     hung = fake.hung.UUIDString()
     with caplog.at_level(logging.INFO, logger='ceilometer_perf'):

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from ceilometer.polling import manager as polling_manager
 
+from ceilometer_perf import stats
 from ceilometer_perf import catalogue
-from ceilometer_perf import reader
 from ceilometer_perf.resctrl import monitors as resctrl
 from tests.unit import fakes
 from tests.unit.conftest import poll
@@ -49,7 +49,7 @@ def built_host(make_host):
     """A host serving the BUILT record, with a clock the test moves."""
     record = _record(BUILT)
     host = make_host(record['domains'])
-    host.reader.clock = Clock()
+    host.reader.source.clock = Clock()
     host.record = record
     host.instances = fakes.instances_for(record['domains'])
     return host
@@ -57,7 +57,7 @@ def built_host(make_host):
 
 def _next_poll(host):
     later = host.record['next_poll']
-    host.reader.clock.now += later['after_seconds']
+    host.reader.source.clock.now += later['after_seconds']
     for dom in host.fake.domains:
         entry = dom.entry
         entry['id'] = later['id'].get(entry['uuid'], entry['id'])
@@ -162,15 +162,15 @@ def test_published_mbm_sample_is_partial_so_no_sample(make_host, caplog):
     # was cut after node 0's bytes.total: it stays cut, and the plugin must
     # neither invent the rest nor fail.
     entries = fakes.load(MBM_PARTIAL)
-    stats = entries[0]['stats']
+    record = entries[0]['stats']
     with pytest.raises(resctrl.Incomplete):
-        resctrl.read_monitors(stats, resctrl.MBM_TOTAL)
+        resctrl.read_monitors(record, stats.MBM_TOTAL)
     host = make_host(entries)
-    host.reader.clock = Clock()
+    host.reader.source.clock = Clock()
     instances = fakes.instances_for(entries)
     with caplog.at_level(logging.DEBUG, logger='ceilometer_perf'):
         for _ in range(2):
-            host.reader.clock.now += 60
+            host.reader.source.clock.now += 60
             for name in RDT_METERS:
                 assert poll(host, name, instances) == []
     lines = _warnings(caplog)
@@ -187,7 +187,7 @@ def test_published_mbm_sample_is_partial_so_no_sample(make_host, caplog):
 def test_published_cmt_old_format_is_not_read(make_host, caplog):
     entries = fakes.load(CMT_OLD_FORMAT)
     assert resctrl.read_monitors(entries[0]['stats'],
-                                 resctrl.LLC_OCCUPANCY) == ()
+                                 stats.LLC_OCCUPANCY) == ()
     host = make_host(entries)
     with caplog.at_level(logging.WARNING, logger='ceilometer_perf'):
         assert poll(host, 'cpu_l3_cache', fakes.instances_for(entries)) == []
@@ -201,11 +201,11 @@ def test_real_guests_without_monitors_one_line(make_host, caplog):
     assert not any(k.startswith('memory.') for e in entries
                    for k in e['stats'])
     host = make_host(entries)
-    host.reader.clock = Clock()
+    host.reader.source.clock = Clock()
     instances = fakes.instances_for(entries)
     with caplog.at_level(logging.DEBUG, logger='ceilometer_perf'):
         for _ in range(3):
-            host.reader.clock.now += 60
+            host.reader.source.clock.now += 60
             cache = {}
             for name in RDT_METERS:
                 assert poll(host, name, instances, cache) == []
@@ -213,7 +213,8 @@ def test_real_guests_without_monitors_one_line(make_host, caplog):
                             cache)) == 3
     [line] = _warnings(caplog)
     for words in ('nova does not configure resctrl monitors', '<cachetune>',
-                  '<memorytune>', 'README', 'This host:'):
+                  '<memorytune>', 'Cache and memory bandwidth monitors',
+                  'This host:'):
         assert words in line
 
 
@@ -225,25 +226,25 @@ MEMORY_ONLY = {'memory.bandwidth.monitor.count': 1,
                'memory.bandwidth.monitor.0.node.0.bytes.total': 5}
 
 
-@pytest.mark.parametrize('stats,feature,expected', [
-    ({}, resctrl.LLC_OCCUPANCY, ()),
-    ({'cpu.cache.monitor.count': 0}, resctrl.LLC_OCCUPANCY, ()),
-    (MEMORY_ONLY, resctrl.MBM_TOTAL,
+@pytest.mark.parametrize('record,feature,expected', [
+    ({}, stats.LLC_OCCUPANCY, ()),
+    ({'cpu.cache.monitor.count': 0}, stats.LLC_OCCUPANCY, ()),
+    (MEMORY_ONLY, stats.MBM_TOTAL,
      (resctrl.Monitor('vcpus_0', '0', ((0, 5),)),)),
     # The host has no mbm_local_bytes: libvirt reports no such key.
-    (MEMORY_ONLY, resctrl.MBM_LOCAL, ()),
-    (MEMORY_ONLY, resctrl.LLC_OCCUPANCY, ()),
+    (MEMORY_ONLY, stats.MBM_LOCAL, ()),
+    (MEMORY_ONLY, stats.LLC_OCCUPANCY, ()),
     # No name or vcpus: still counted, named by position.
     ({'cpu.cache.monitor.count': 1, 'cpu.cache.monitor.0.bank.count': 1,
       'cpu.cache.monitor.0.bank.0.id': 3,
       'cpu.cache.monitor.0.bank.0.bytes': 7},
-     resctrl.LLC_OCCUPANCY, (resctrl.Monitor('monitor0', None, ((3, 7),)),)),
+     stats.LLC_OCCUPANCY, (resctrl.Monitor('monitor0', None, ((3, 7),)),)),
 ])
-def test_read_monitors(stats, feature, expected):
-    assert resctrl.read_monitors(stats, feature) == expected
+def test_read_monitors(record, feature, expected):
+    assert resctrl.read_monitors(record, feature) == expected
 
 
-@pytest.mark.parametrize('stats', [
+@pytest.mark.parametrize('record', [
     {'cpu.cache.monitor.count': 2, 'cpu.cache.monitor.0.bank.count': 0},
     {'cpu.cache.monitor.count': 1, 'cpu.cache.monitor.0.bank.count': 2,
      'cpu.cache.monitor.0.bank.0.id': 0,
@@ -253,9 +254,9 @@ def test_read_monitors(stats, feature, expected):
      'cpu.cache.monitor.0.bank.0.bytes': 1,
      'cpu.cache.monitor.0.bank.1.id': 1},
 ], ids=['missing-monitor', 'missing-bank', 'bank-without-bytes'])
-def test_missing_banks_are_incomplete(stats):
+def test_missing_banks_are_incomplete(record):
     with pytest.raises(resctrl.Incomplete):
-        resctrl.read_monitors(stats, resctrl.LLC_OCCUPANCY)
+        resctrl.read_monitors(record, stats.LLC_OCCUPANCY)
 
 
 @pytest.mark.parametrize('text,expected', [
@@ -269,14 +270,14 @@ def test_parse_vcpus(text, expected):
 
 
 def test_same_vcpus_twice_counted_once():
-    stats = {'cpu.cache.monitor.count': 2}
+    record = {'cpu.cache.monitor.count': 2}
     for n in range(2):
-        stats.update({'cpu.cache.monitor.%d.name' % n: 'm%d' % n,
+        record.update({'cpu.cache.monitor.%d.name' % n: 'm%d' % n,
                       'cpu.cache.monitor.%d.vcpus' % n: '0-1',
                       'cpu.cache.monitor.%d.bank.count' % n: 1,
                       'cpu.cache.monitor.%d.bank.0.id' % n: 0,
                       'cpu.cache.monitor.%d.bank.0.bytes' % n: 10})
-    monitors = resctrl.read_monitors(stats, resctrl.LLC_OCCUPANCY)
+    monitors = resctrl.read_monitors(record, stats.LLC_OCCUPANCY)
     assert [m.counted for m in monitors] == [True, False]
 
 
@@ -337,6 +338,6 @@ def test_sample_polling_yaml_keeps_cpu_total_out_of_the_counters(make_host):
 
 def test_group_flags_match_libvirt():
     import libvirt
-    assert reader.GROUP_FLAGS['cpu_total'] == \
+    assert stats.FLAGS['cpu_total'] == \
         libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
-    assert reader.GROUP_FLAGS['memory'] == libvirt.VIR_DOMAIN_STATS_MEMORY
+    assert stats.FLAGS['memory'] == libvirt.VIR_DOMAIN_STATS_MEMORY

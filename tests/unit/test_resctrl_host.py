@@ -11,8 +11,8 @@ import os
 
 import pytest
 
+from ceilometer_perf import stats
 from ceilometer_perf.resctrl import host as resctrl_host
-from ceilometer_perf.resctrl import monitors as resctrl
 from tests.unit import fakes
 
 CPUINFO = ('processor\t: 0\nvendor_id\t: GenuineIntel\n'
@@ -63,13 +63,13 @@ CASES = [
                         'filesystems': WITH_RESCTRL,
                         'mounts': ROOT_MOUNT + RESCTRL_MOUNT,
                         'mon_features': 'llc_occupancy\n'},
-     'resctrl does not offer mbm_total_bytes', (resctrl.LLC_OCCUPANCY,)),
+     'resctrl does not offer mbm_total_bytes', (stats.LLC_OCCUPANCY,)),
     # 176 monitors: the maxMonitors of the published MBM capabilities,
     # which libvirt reads from num_rmids.
     ('everything', {'flags': RDT_FLAGS, 'filesystems': WITH_RESCTRL,
                     'mounts': ROOT_MOUNT + RESCTRL_MOUNT,
                     'mon_features': ALL_FEATURES, 'num_rmids': 176},
-     None, tuple(resctrl.QUANTITIES)),
+     None, tuple(stats.QUANTITIES)),
 ]
 
 
@@ -85,7 +85,7 @@ def test_host_support(tmp_path, kwargs, problem, supported):
     else:
         assert problem in problems[0]
         assert problem in support.summary()
-    assert tuple(f for f in resctrl.QUANTITIES
+    assert tuple(f for f in stats.QUANTITIES
                  if support.supports(f)) == supported
 
 

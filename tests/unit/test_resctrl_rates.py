@@ -14,6 +14,8 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from ceilometer_perf import stats
+from ceilometer_perf import missing
 from ceilometer_perf import rates
 from ceilometer_perf.resctrl import monitors as resctrl
 
@@ -62,24 +64,22 @@ def test_rates_are_true_bytes_over_time_or_nothing(initial, actions):
 
     def observe(nodes, **hide):
         nonlocal baseline, moved, broken
-        value = values.value(resctrl.MBM_TOTAL,
+        value = values.value(stats.MBM_TOTAL,
                              record(counters, nodes, **hide),
                              domain_id, now, KEY)
         if hide:
-            assert value.volume is None
-            assert value.missing == resctrl.INCOMPLETE
+            assert value.reason == missing.MONITOR_INCOMPLETE
             baseline = None
             return
         if (baseline is not None and baseline[1:] == (domain_id, nodes)
                 and not broken & set(nodes)):
             expected = sum(moved[n] for n in nodes) / (now - baseline[0])
-            assert value.missing is None
-            assert value.volume >= 0
-            assert math.isclose(value.volume, expected, rel_tol=1e-9,
+            volume, _metadata = value
+            assert volume >= 0
+            assert math.isclose(volume, expected, rel_tol=1e-9,
                                 abs_tol=1e-6)
         else:
-            assert value.volume is None
-            assert value.missing == resctrl.BASELINE
+            assert value == resctrl.NO_BASELINE
         baseline, moved, broken = (now, domain_id, nodes), [0, 0, 0], set()
 
     def grow(incs):

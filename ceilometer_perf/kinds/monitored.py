@@ -1,0 +1,30 @@
+"""Cache occupancy and memory bandwidth: a perf RDT event, else resctrl.
+
+The perf cmt/mbmt/mbml events exist only on kernels before 4.14; from
+then on the same hardware is read through resctrl, which libvirt reports
+as the monitors of the domain's <cachetune>/<memorytune>
+(ceilometer_perf/resctrl/monitors.py).  Per instance, whichever the
+record has; metadata `monitoring_source` says which.
+"""
+
+from ceilometer_perf import catalogue
+from ceilometer_perf import kinds
+
+# Sample metadata of a value read from the perf event (each sample gets a
+# copy: the sample maker merges it into its own dict).
+FROM_PERF = {'monitoring_source': 'perf'}
+
+
+class MonitoredKind(kinds.Kind):
+
+    def value(self, record, instance, snap):
+        meter = self.meter
+        value = record.stats.get(meter.key)
+        if value is not None:
+            return value, FROM_PERF
+        return self.host.monitors.value(
+            meter.fallback, record.stats, record.domain_id, snap.read_at,
+            (meter.name, record.uuid))
+
+
+KINDS = {catalogue.KIND_MONITORED: MonitoredKind}

@@ -1,0 +1,93 @@
+"""The agent path loads only what it runs.
+
+ceilometer-polling imports our pollsters on every compute node; operator
+tooling (ceilometer_perf.ops, ceilometer_perf.cmd) and what it needs
+(YAML, diffs, ctypes probes, argument parsing, the Prometheus client) must
+never come with them.  Each check runs in a fresh interpreter, so nothing
+a test imported before can hide an import.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+PACKAGE = os.path.join(ROOT, 'ceilometer_perf')
+
+# What operator tooling needs and the agent must not load.
+TOOLING_LIBRARIES = ('yaml', 'difflib', 'ctypes', 'argparse',
+                     'prometheus_client')
+TOOLING_PACKAGES = ('ceilometer_perf.ops', 'ceilometer_perf.cmd', 'tools',
+                    'tests')
+# Ceilometer's own modules our pollsters build on: what they load is
+# Ceilometer's weight, not ours (oslo.config brings argparse).
+CEILOMETER_BASE = ('ceilometer.polling.plugin_base',
+                   'ceilometer.compute.pollsters.util', 'ceilometer.sample')
+
+
+def agent_modules():
+    """Every module of the package outside the operator tooling."""
+    found = []
+    for directory, dirs, files in os.walk(PACKAGE):
+        dirs[:] = [d for d in dirs if d not in ('ops', 'cmd', '__pycache__')]
+        package = os.path.relpath(directory, ROOT).replace(os.sep, '.')
+        for name in files:
+            if name.endswith('.py'):
+                module = name[:-3]
+                found.append(package if module == '__init__'
+                             else package + '.' + module)
+    return sorted(found)
+
+
+def loaded_by(modules):
+    """sys.modules after importing `modules` in a fresh interpreter."""
+    code = ('import importlib, json, sys\n'
+            'for name in %r:\n'
+            '    importlib.import_module(name)\n'
+            'print(json.dumps(sorted(sys.modules)))' % (list(modules),))
+    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def tooling_in(modules, baseline=frozenset()):
+    return sorted(
+        m for m in modules - baseline
+        if m.split('.')[0] in TOOLING_LIBRARIES
+        or any(m == p or m.startswith(p + '.') for p in TOOLING_PACKAGES))
+
+
+@pytest.fixture(scope='module')
+def baseline():
+    return loaded_by(CEILOMETER_BASE)
+
+
+def test_agent_modules_are_found():
+    modules = agent_modules()
+    assert 'ceilometer_perf.pollsters' in modules
+    assert 'ceilometer_perf.kinds.stat' in modules
+    assert not [m for m in modules if '.ops' in m or '.cmd' in m]
+
+
+def test_agent_path_loads_no_operator_tooling(baseline):
+    assert tooling_in(loaded_by(agent_modules()), baseline) == []
+
+
+def test_the_check_sees_tooling_when_it_is_there(baseline):
+    # The same check on an operator module must fail, or it proves nothing.
+    loaded = loaded_by(['ceilometer_perf.ops.polling_yaml',
+                        'ceilometer_perf.ops.hostprobe'])
+    found = tooling_in(loaded, baseline)
+    assert 'yaml' in found and 'ctypes' in found
+    assert 'ceilometer_perf.ops.polling_yaml' in found
+
+
+def test_the_opts_entry_point_loads_only_options(baseline):
+    # oslo-config-generator and the agent load it through its entry point.
+    loaded = loaded_by(['ceilometer_perf.opts'])
+    assert tooling_in(loaded, baseline) == []
+    assert 'ceilometer_perf.pollsters' not in loaded
