@@ -4,7 +4,8 @@ The polling agent exposes what it polls when [polling]
 enable_prometheus_exporter is on.  Rather than restate the exporter's
 naming rules, this passes samples through the exporter of the installed
 Ceilometer, the way its polling manager does, and reads the result: the
-README table and the tests follow Ceilometer, not a copy of it.
+docs' table (ops/doctables.py) and the tests follow Ceilometer, not a copy
+of it.
 """
 
 import dataclasses
@@ -132,6 +133,33 @@ def exposition(meter, conf=None):
 def expositions():
     conf = default_conf()
     return [exposition(m, conf) for m in catalogue.METERS]
+
+
+TABLE_HEADER = ('Meter', 'Prometheus metric', 'Labels naming the meter',
+                'Read it as')
+
+
+def label_text(exp):
+    """The labels naming the meter, as a selector would spell them."""
+    return ', '.join('%s=%s' % (k, v if v.startswith('<') else '"%s"' % v)
+                     for k, v in exp.meter_labels.items())
+
+
+def table_rows(exps):
+    """The docs' Prometheus table, one row per exposition: plain strings
+    (meter, metric, labels naming the meter, how to read it)."""
+    return [(exp.meter.name, exp.metric, label_text(exp), exp.read_as)
+            for exp in exps]
+
+
+def metric_types(exps):
+    """The Prometheus types the exporter gives our metrics."""
+    return sorted({exp.type for exp in exps})
+
+
+def shared_labels(exps):
+    """The labels every series carries besides those naming the meter."""
+    return sorted({label for exp in exps for label in exp.common_labels})
 
 
 def rst_table():

@@ -10,7 +10,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 
 
 @pytest.mark.parametrize('name', ['README.rst', 'devstack/README.rst',
-                                  'docs/performance.rst'])
+                                  'doc/source/performance.rst'])
 def test_rst_renders_cleanly(name):
     with open(os.path.join(ROOT, name)) as f:
         text = f.read()
