@@ -10,7 +10,6 @@ of it.
 
 import dataclasses
 import re
-import textwrap
 import threading
 
 from ceilometer.compute import discovery
@@ -160,30 +159,3 @@ def metric_types(exps):
 def shared_labels(exps):
     """The labels every series carries besides those naming the meter."""
     return sorted({label for exp in exps for label in exp.common_labels})
-
-
-def rst_table():
-    """The README's Prometheus table, from the installed exporter."""
-    header = ('Meter', 'Prometheus metric', 'Labels naming the meter',
-              'Read it as')
-    exps = expositions()
-    rows = []
-    for exp in exps:
-        labels = ', '.join('%s=%s' % (k, v if v.startswith('<') else
-                                      '"%s"' % v)
-                           for k, v in exp.meter_labels.items())
-        rows.append((exp.meter.name, exp.metric, labels, exp.read_as))
-    widths = [max(len(r[i]) for r in rows + [header])
-              for i in range(len(header))]
-    rule = ' '.join('=' * w for w in widths)
-
-    def line(cells):
-        return ' '.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
-    types = sorted({e.type for e in exps})
-    common = sorted({c for e in exps for c in e.common_labels})
-    note = ('Prometheus type of every metric: %s.  Every series also '
-            'carries the labels %s.' % (
-                ', '.join('``%s``' % t for t in types),
-                ', '.join('``%s``' % c for c in common)))
-    return '\n'.join([rule, line(header), rule] + [line(r) for r in rows] +
-                     [rule, ''] + textwrap.wrap(note, 78))
