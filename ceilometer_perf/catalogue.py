@@ -227,19 +227,3 @@ def entry_points():
     """The setup.cfg lines for the compute pollster namespace."""
     return [m.entry_point for m in METERS]
 
-
-def rst_table():
-    """The README's meter table (tests check the README carries it)."""
-    header = ('Meter', 'Type', 'Unit', 'libvirt source', 'Stats groups',
-              'Description')
-    rows = [(m.name, m.type, m.unit, m.source,
-             ' + '.join(g.upper() for g in m.groups), m.help)
-            for m in METERS]
-    widths = [max(len(r[i]) for r in rows + [header])
-              for i in range(len(header))]
-    rule = ' '.join('=' * w for w in widths)
-
-    def line(cells):
-        return ' '.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: B905 E501
-    return '\n'.join([rule, line(header), rule] + [line(r) for r in rows] +
-                     [rule])

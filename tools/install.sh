@@ -1,8 +1,8 @@
 #!/bin/bash
 # Install what the project needs on a Debian machine, idempotently: the
 # hypervisor packages, a virtualenv (.venv, or $CEILOMETER_PERF_VENV)
-# with ceilometer-perf (editable), Ceilometer and the test tools, and
-# Prometheus' binaries for the rule tests.
+# with ceilometer-perf (editable), Ceilometer, the test tools and what
+# the docs build needs, and Prometheus' binaries for the rule tests.
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -13,10 +13,11 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 stamp="$VENV/.installed-$(cat setup.cfg requirements.txt \
-    test-requirements.txt | md5sum | cut -c1-12)"
+    test-requirements.txt doc/requirements.txt | md5sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
     echo "install: Python packages into $VENV (a few minutes the first time)"
-    "$VENV/bin/pip" install -q -e . -r test-requirements.txt 2>&1 \
+    "$VENV/bin/pip" install -q -e . -r test-requirements.txt \
+        -r doc/requirements.txt 2>&1 \
         | grep -v "^WARNING: Location" || true
     "$VENV/bin/python" -c "import ceilometer_perf.pollsters, libvirt"
     rm -f "$VENV"/.installed-*

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The project's test command (README, .ci/run): installs what the tests
-# need on a Debian machine, then runs lint, unit and functional tests, and
-# then, as a separate stage, the end-to-end tests.  The functional and
+# need on a Debian machine, then runs lint (with the docs build), unit and
+# functional tests, and then, as a separate stage, the end-to-end tests.  The functional and
 # end-to-end tests start libvirtd (and the Gnocchi chain) themselves and
 # stop what they start.
 #
@@ -18,9 +18,12 @@ VENV=${CEILOMETER_PERF_VENV:-.venv}
 tools/install.sh
 
 echo "== lint"
-"$VENV/bin/ruff" check ceilometer_perf tests tools
+"$VENV/bin/ruff" check ceilometer_perf tests tools doc
 "$VENV/bin/bashate" -i E006 tools/*.sh tools/lib/*.sh .ci/run devstack/plugin.sh
 "$VENV/bin/python" tools/sync-catalogue --check
+echo "== docs: doc/source -> doc/build/html"
+"$VENV/bin/python" -m sphinx -W --keep-going -q -b html doc/source \
+    doc/build/html
 
 case "$SUITE" in
     unit) paths="tests/unit tests/devstack" ;;

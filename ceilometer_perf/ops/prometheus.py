@@ -4,12 +4,12 @@ The polling agent exposes what it polls when [polling]
 enable_prometheus_exporter is on.  Rather than restate the exporter's
 naming rules, this passes samples through the exporter of the installed
 Ceilometer, the way its polling manager does, and reads the result: the
-README table and the tests follow Ceilometer, not a copy of it.
+docs' table (ops/doctables.py) and the tests follow Ceilometer, not a copy
+of it.
 """
 
 import dataclasses
 import re
-import textwrap
 import threading
 
 from ceilometer.compute import discovery
@@ -134,28 +134,28 @@ def expositions():
     return [exposition(m, conf) for m in catalogue.METERS]
 
 
-def rst_table():
-    """The README's Prometheus table, from the installed exporter."""
-    header = ('Meter', 'Prometheus metric', 'Labels naming the meter',
-              'Read it as')
-    exps = expositions()
-    rows = []
-    for exp in exps:
-        labels = ', '.join('%s=%s' % (k, v if v.startswith('<') else
-                                      '"%s"' % v)
-                           for k, v in exp.meter_labels.items())
-        rows.append((exp.meter.name, exp.metric, labels, exp.read_as))
-    widths = [max(len(r[i]) for r in rows + [header])
-              for i in range(len(header))]
-    rule = ' '.join('=' * w for w in widths)
+TABLE_HEADER = ('Meter', 'Prometheus metric', 'Labels naming the meter',
+                'Read it as')
 
-    def line(cells):
-        return ' '.join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: B905 E501
-    types = sorted({e.type for e in exps})
-    common = sorted({c for e in exps for c in e.common_labels})
-    note = ('Prometheus type of every metric: %s.  Every series also '
-            'carries the labels %s.' % (
-                ', '.join('``%s``' % t for t in types),
-                ', '.join('``%s``' % c for c in common)))
-    return '\n'.join([rule, line(header), rule] + [line(r) for r in rows] +
-                     [rule, ''] + textwrap.wrap(note, 78))
+
+def label_text(exp):
+    """The labels naming the meter, as a selector would spell them."""
+    return ', '.join('%s=%s' % (k, v if v.startswith('<') else '"%s"' % v)
+                     for k, v in exp.meter_labels.items())
+
+
+def table_rows(exps):
+    """The docs' Prometheus table, one row per exposition: plain strings
+    (meter, metric, labels naming the meter, how to read it)."""
+    return [(exp.meter.name, exp.metric, label_text(exp), exp.read_as)
+            for exp in exps]
+
+
+def metric_types(exps):
+    """The Prometheus types the exporter gives our metrics."""
+    return sorted({exp.type for exp in exps})
+
+
+def shared_labels(exps):
+    """The labels every series carries besides those naming the meter."""
+    return sorted({label for exp in exps for label in exp.common_labels})

@@ -1,6 +1,3 @@
-import os
-import re
-
 import pytest
 from ceilometer import service
 
@@ -35,14 +32,3 @@ def poll(host, meter_name, instances, cache=None, manager=None):
     return list(pollster.get_samples(manager, {} if cache is None else cache,
                                      instances))
 
-
-def readme_block(marker):
-    """The text between README.rst's `.. BEGIN marker` and `.. END marker`
-    (the blocks tools/sync-catalogue writes), or None without markers."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__))))
-    with open(os.path.join(root, 'README.rst')) as f:
-        readme = f.read()
-    match = re.search(r'\.\. BEGIN %s\n\n(.*?)\n\n\.\. END %s'
-                      % (marker, marker), readme, re.S)
-    return match and match.group(1)

@@ -7,8 +7,8 @@ import os
 from ceilometer_perf import stats
 from ceilometer_perf import catalogue
 from ceilometer_perf import kinds
+from ceilometer_perf.ops import doctables
 from ceilometer_perf import pollsters
-from tests.unit.conftest import readme_block
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -111,10 +111,23 @@ def test_pollster_classes_are_thin():
         assert 'get_samples' not in cls.__dict__
 
 
-def test_readme_carries_the_catalogue_table():
-    block = readme_block('CATALOGUE')
-    assert block is not None, 'README.rst lacks the catalogue markers'
-    assert block == catalogue.rst_table()
+def test_docs_meter_table_has_one_row_per_meter():
+    """admin/meters.rst's table, as doc/source/_exts renders it."""
+    table = doctables.meter_table()
+    assert doctables.first_column(table) == [m.name for m in
+                                             catalogue.METERS]
+    assert doctables.missing_meters(table) == []
+    for meter, row in zip(catalogue.METERS, doctables.meter_rows(),
+                          strict=True):
+        assert meter.unit in row and meter.help in row
+        assert meter.type in row
+
+
+def test_docs_meter_table_check_can_fail():
+    table = doctables.meter_table(catalogue.METERS[:-1])
+    assert doctables.missing_meters(table) == [catalogue.METERS[-1].name]
+    twice = doctables.meter_table(catalogue.METERS + catalogue.METERS[:1])
+    assert doctables.missing_meters(twice) == [catalogue.METERS[0].name]
 
 
 def test_every_hardware_event_is_named():

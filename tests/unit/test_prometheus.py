@@ -20,10 +20,10 @@ from ceilometer import sample as ceilometer_sample
 from ceilometer.compute.pollsters import util
 
 from ceilometer_perf import catalogue
+from ceilometer_perf.ops import doctables
 from ceilometer_perf.ops import prometheus
 from tests.unit import fakes
 from tests.unit.conftest import poll
-from tests.unit.conftest import readme_block
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 RULES_DIR = os.path.join(ROOT, 'etc', 'prometheus')
@@ -153,25 +153,35 @@ def test_metric_names_are_unique_and_not_ceilometers():
     assert not theirs & set(ours)
 
 
-def test_readme_carries_the_prometheus_table():
-    block = readme_block('PROMETHEUS')
-    assert block is not None, 'README.rst lacks the Prometheus table markers'
-    assert block == prometheus.rst_table()
+def test_docs_prometheus_table_has_one_row_per_meter():
+    """admin/prometheus.rst's table, as doc/source/_exts renders it."""
+    exps = prometheus.expositions()
+    table = doctables.prometheus_table(exps)
+    assert doctables.missing_meters(table) == []
+    assert doctables.first_column(table) == [m.name for m in
+                                             catalogue.METERS]
+    for exp, row in zip(exps, prometheus.table_rows(exps), strict=False):
+        assert row[:2] == (exp.meter.name, exp.metric)
+    assert 'Prometheus type of every metric: ``gauge``.' in table
+    assert '``vm_instance``' in table
+
+
+def test_docs_prometheus_table_check_can_fail():
+    exps = prometheus.expositions()
+    table = doctables.prometheus_table(exps[1:])
+    assert doctables.missing_meters(table) == [exps[0].meter.name]
 
 
 def test_table_rows_follow_the_catalogue():
-    table = prometheus.rst_table()
-    for exp in prometheus.expositions():
-        row = [line for line in table.splitlines()
-               if line.startswith(exp.meter.name + ' ')]
-        assert len(row) == 1, exp.meter.name
-        assert exp.metric in row[0]
     cycles = prometheus.exposition(catalogue.BY_NAME['perf.event.cpu_cycles'])
     assert cycles.meter_labels == {'perf': 'cpu_cycles', 'type': 'event'}
     assert cycles.read_as == 'rate(): cycle/s'
+    assert prometheus.label_text(cycles) == 'perf="cpu_cycles", type="event"'
     l3 = prometheus.exposition(catalogue.BY_NAME['cpu_l3_cache'])
     assert l3.meter_labels['cpu_l3_cache'] == '<resource id>'
     assert l3.read_as == 'value: B'
+    assert prometheus.label_text(l3) == ('cpu_l3_cache=<resource id>, '
+                                         'type="cpu_l3_cache"')
 
 
 # The rules.

@@ -1,0 +1,45 @@
+"""Sphinx directives for the docs' generated tables.
+
+    .. ceilometer-perf-meters::      the meter catalogue
+    .. ceilometer-perf-prometheus::  the catalogue through Ceilometer's
+                                     Prometheus exporter
+
+The rows come from ceilometer_perf.ops.doctables at build time, from the
+catalogue and the installed Ceilometer: nothing to regenerate by hand.
+"""
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.util.docutils import SphinxDirective
+
+from ceilometer_perf.ops import doctables
+
+
+class _GeneratedTable(SphinxDirective):
+    has_content = False
+
+    def rst(self):
+        raise NotImplementedError
+
+    def run(self):
+        container = nodes.container()
+        lines = StringList(self.rst().splitlines(),
+                           source='<%s>' % self.name)
+        self.state.nested_parse(lines, self.content_offset, container)
+        return container.children
+
+
+class MeterTable(_GeneratedTable):
+    def rst(self):
+        return doctables.meter_table()
+
+
+class PrometheusTable(_GeneratedTable):
+    def rst(self):
+        return doctables.prometheus_table()
+
+
+def setup(app):
+    app.add_directive('ceilometer-perf-meters', MeterTable)
+    app.add_directive('ceilometer-perf-prometheus', PrometheusTable)
+    return {'parallel_read_safe': True, 'parallel_write_safe': True}
