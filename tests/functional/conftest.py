@@ -8,18 +8,13 @@ started fails the run instead of skipping it.
 
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-
-import localguests  # noqa: E402
-
-from ceilometer_perf import reader  # noqa: E402
+from ceilometer_perf import reader
+from tools import ROOT
+from tools import localguests
 
 HYPERVISOR = os.path.join(ROOT, 'tools', 'hypervisor.sh')
 URI = 'qemu:///system'
