@@ -1,7 +1,6 @@
 """Helpers for driving the plugin through Ceilometer's polling agent."""
 
 import libvirt
-from ceilometer import service
 
 from ceilometer_perf.ops import localagent
 
@@ -26,15 +25,8 @@ class CallCounter:
 
 def Agent(sources, uri='qemu:///system', config_files=(), overrides=None):
     """A LocalAgent on the given URI, with libvirt_metadata discovery."""
-    conf = service.prepare_service([], list(config_files))
-    settings = {
-        ('DEFAULT', 'libvirt_type'): 'qemu',
-        ('DEFAULT', 'libvirt_uri'): uri,
-        ('DEFAULT', 'host'): 'functional-test',
-        ('compute', 'instance_discovery_method'): 'libvirt_metadata',
-    }
-    settings.update(overrides or {})
-    return localagent.LocalAgent(sources, conf, settings)
+    return localagent.on_libvirt(sources, uri, 'functional-test',
+                                 config_files, overrides)
 
 
 def count_libvirt_calls(monkeypatch):
