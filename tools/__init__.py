@@ -1,9 +1,10 @@
 """The project's tools, importable by one another and by the tests.
 
 Modules here serve the benchmark, the demo and the tests alike:
-localguests (TCG guests that look like nova instances) and fakelibvirt (a
-libvirt connection serving recorded stats records).  The plugin
-(ceilometer_perf) never imports anything from here.
+localguests (TCG guests that look like nova instances), fakelibvirt (a
+libvirt connection serving recorded stats records) and libvirtcalls
+(counting libvirt API calls).  The plugin (ceilometer_perf) never imports
+anything from here.
 """
 
 import os

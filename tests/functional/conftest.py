@@ -14,6 +14,7 @@ import pytest
 
 from ceilometer_perf import reader
 from tools import ROOT
+from tools import libvirtcalls
 from tools import localguests
 
 HYPERVISOR = os.path.join(ROOT, 'tools', 'hypervisor.sh')
@@ -146,6 +147,16 @@ def reads(monkeypatch):
         return snap
     monkeypatch.setattr(reader.BulkReader, '_read', spy)
     return seen
+
+
+@pytest.fixture
+def libvirt_calls():
+    """{libvirt API function: calls} during the test, from every caller;
+    opening a read-write libvirt connection fails the test."""
+    counter = libvirtcalls.CallCounter(
+        refuse=libvirtcalls.READ_WRITE_OPENS)
+    yield counter.start()
+    counter.stop()
 
 
 @pytest.fixture
