@@ -2,9 +2,10 @@
 
 Modules here serve the benchmark, the demo and the tests alike:
 localguests (TCG guests that look like nova instances), fakelibvirt (a
-libvirt connection serving recorded stats records) and libvirtcalls
-(counting libvirt API calls).  The plugin (ceilometer_perf) never imports
-anything from here.
+libvirt connection serving recorded stats records), libvirtcalls
+(counting libvirt API calls) and venvexec (running a command again in the
+project's venv).  The plugin (ceilometer_perf) never imports anything
+from here.
 """
 
 import os
