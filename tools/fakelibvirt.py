@@ -1,9 +1,9 @@
 """A fake libvirt connection serving recorded bulk stats records.
 
 The unit tests (tests/unit/fakes.py adds failures and restarts) and the
-benchmark's simulated domains (tools/bench) both read recorded records
-through this; the functional tests run the same plugin code against a
-real libvirtd.  The records are the JSON files of
+benchmark's simulated domains (tools/bench/simulated.py) both read
+recorded records through this; the functional tests run the same plugin
+code against a real libvirtd.  The records are the JSON files of
 tests/unit/records, written by tools/record_stats.py.
 """
 
