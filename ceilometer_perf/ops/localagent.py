@@ -1,9 +1,10 @@
 """Ceilometer's real polling agent, in-process, keeping what it publishes.
 
-The operator command, the functional tests and the benchmark all drive the
-plugin through this: Ceilometer's own entry point loading, discovery,
-polling tasks and thread pools.  Only the publishing end differs: samples
-are kept in memory instead of being sent to a message bus.
+The operator command, the functional and e2e tests and the benchmark all
+drive the plugin through this: Ceilometer's own entry point loading,
+discovery, polling tasks and thread pools.  Only the publishing end
+differs: samples are kept in memory instead of being sent to a message
+bus.
 """
 
 import os
@@ -68,3 +69,22 @@ class LocalAgent:
 
     def close(self):
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def on_libvirt(sources, uri, host, config_files=(), overrides=None):
+    """A LocalAgent polling the guests of the libvirtd at `uri`.
+
+    As compute node `host`, finding instances with Ceilometer's
+    libvirt_metadata discovery (nova's metadata in the domain XML, no nova
+    API); `overrides` ({(group, option): value}) go on top.  The tests'
+    and the benchmark's agent on local TCG guests.
+    """
+    conf = service.prepare_service([], list(config_files))
+    settings = {
+        ('DEFAULT', 'libvirt_type'): 'qemu',
+        ('DEFAULT', 'libvirt_uri'): uri,
+        ('DEFAULT', 'host'): host,
+        ('compute', 'instance_discovery_method'): 'libvirt_metadata',
+    }
+    settings.update(overrides or {})
+    return LocalAgent(sources, conf, settings)

@@ -119,13 +119,7 @@ def probe_guests(sources, uri, host, cycles=2, pause_s=1.5):
     """{uuid: meters} our pollsters produce for the running guests, from
     Ceilometer's polling agent in-process (two cycles, for meters derived
     from the difference between polls)."""
-    conf = service.prepare_service([], [])
-    agent = localagent.LocalAgent(sources, conf, {
-        ('DEFAULT', 'libvirt_type'): 'qemu',
-        ('DEFAULT', 'libvirt_uri'): uri,
-        ('DEFAULT', 'host'): host,
-        ('compute', 'instance_discovery_method'): 'libvirt_metadata',
-    })
+    agent = localagent.on_libvirt(sources, uri, host)
     produced = {}
     try:
         for cycle in range(cycles):

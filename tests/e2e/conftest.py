@@ -12,7 +12,6 @@ skipping it.  Run it under the shared hypervisor lock.
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -21,12 +20,8 @@ import yaml
 
 from ceilometer_perf import catalogue
 from tests.e2e import chain
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-
-import localguests  # noqa: E402
+from tools import ROOT
+from tools import localguests
 
 HYPERVISOR = os.path.join(ROOT, 'tools', 'hypervisor.sh')
 SERVICES = os.path.join(ROOT, 'tools', 'services.sh')

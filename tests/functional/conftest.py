@@ -8,18 +8,14 @@ started fails the run instead of skipping it.
 
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-
-import localguests  # noqa: E402
-
-from ceilometer_perf import reader  # noqa: E402
+from ceilometer_perf import reader
+from tools import ROOT
+from tools import libvirtcalls
+from tools import localguests
 
 HYPERVISOR = os.path.join(ROOT, 'tools', 'hypervisor.sh')
 URI = 'qemu:///system'
@@ -151,6 +147,16 @@ def reads(monkeypatch):
         return snap
     monkeypatch.setattr(reader.BulkReader, '_read', spy)
     return seen
+
+
+@pytest.fixture
+def libvirt_calls():
+    """{libvirt API function: calls} during the test, from every caller;
+    opening a read-write libvirt connection fails the test."""
+    counter = libvirtcalls.CallCounter(
+        refuse=libvirtcalls.READ_WRITE_OPENS)
+    yield counter.start()
+    counter.stop()
 
 
 @pytest.fixture

@@ -5,20 +5,20 @@ import uuid
 from ceilometer.compute.pollsters import util
 
 from ceilometer_perf import catalogue
-from tests import bench_tool
 from tests.functional import agent as agent_mod
 from tests.functional import conftest
+from tools.bench import guests as bench_guests
+from tools.bench import polling
 
 
 def test_bench_counts_calls_on_real_guests(hypervisor):
-    bench = bench_tool.load()
-    measured = bench.run_guests([2], cycles=1, uri=conftest.URI)
+    measured = bench_guests.run_guests([2], cycles=1, uri=conftest.URI)
     running, discovered, results = measured[2]
     discovery = results['discovery'].calls
     assert results['floor'].calls == {'virConnectGetAllDomainStats': 1}
     # One bulk stats call per polling task and cycle; in the agent, plus
     # Ceilometer's discovery.
-    for source in bench.shipped_sources():
+    for source in polling.shipped_sources():
         name = source['name']
         assert results['ours:' + name].calls == {
             'virConnectGetAllDomainStats': 1}, name
@@ -34,7 +34,7 @@ def test_bench_counts_calls_on_real_guests(hypervisor):
     assert set(results['upstream-agent'].calls) >= set(discovery)
     # The guests are gone again.
     left = [d.name() for d in hypervisor.listAllDomains()
-            if d.name().startswith('cperf-' + bench.GUEST_PREFIX)]
+            if d.name().startswith('cperf-' + bench_guests.GUEST_PREFIX)]
     assert left == []
 
 

@@ -5,12 +5,9 @@ import logging
 import pytest
 
 from ceilometer_perf import catalogue
-from tests import bench_tool
-
-
-@pytest.fixture(scope='module')
-def bench():
-    return bench_tool.load()
+from tools.bench import cli
+from tools.bench import polling
+from tools.bench import simulated
 
 
 @pytest.fixture
@@ -23,19 +20,18 @@ def quiet_loggers_restored():
         logging.getLogger(name).setLevel(level)
 
 
-def test_simulated_cycle_polls_every_meter_one_call_per_task(bench, conf):
-    sources = bench.shipped_sources()
-    manager = bench.simulated_manager(conf, sources)
-    result = bench.measure_simulated(conf, manager, sources, 12, cycles=1,
-                                     baseline=True)
+def test_simulated_cycle_polls_every_meter_one_call_per_task(conf):
+    sources = polling.shipped_sources()
+    manager = simulated.simulated_manager(conf, sources)
+    result = simulated.measure_simulated(conf, manager, sources, 12,
+                                         cycles=1, baseline=True)
     assert result['samples'] == 12 * len(catalogue.METERS)
     assert result['calls'] == len({s['interval'] for s in sources})
     assert result['before'] is not None and result['peak'] > 0
 
 
-def test_command_prints_the_simulated_table(bench, capsys,
-                                            quiet_loggers_restored):
-    assert bench.main(['--simulated', '5,10', '--cycles', '1']) == 0
+def test_command_prints_the_simulated_table(capsys, quiet_loggers_restored):
+    assert cli.main(['--simulated', '5,10', '--cycles', '1']) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines()
             if line.split()[:1] in (['5'], ['10'])]

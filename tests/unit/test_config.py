@@ -97,7 +97,7 @@ INSTALLED = {'perf.event.cpu_cycles', 'perf.event.cpu_clock', 'perf.vpmu',
 def test_polling_problems(entries, said):
     problems = plan.polling_problems([('s', entries)], INSTALLED)
     assert len(problems) == len(said)
-    for problem, fragment in zip(problems, said, strict=False):
+    for problem, fragment in zip(problems, said, strict=True):
         assert fragment in problem
 
 

@@ -65,7 +65,7 @@ def test_ratio_never_across_a_reset_never_absurd(steps, ceiling):
         assert value is None or 0 <= value <= ceiling
         went_down = previous is not None and any(
             now < before for before, now in zip(previous.counters,
-                                                counters, strict=False))
+                                                counters, strict=True))
         if previous is None or kind in ('libvirtd', 'domain') or went_down:
             assert value is None
         if kind in ('libvirtd', 'domain') and previous is not None:
@@ -303,7 +303,7 @@ def test_ipc_table(host, hypervisor, steps, expected):
         got.append(None if sample is None else sample.volume)
         assert len(host.derived) <= len(entries)     # bounded
     assert [g is None for g in got] == [e is None for e in expected]
-    for g, e in zip(got, expected, strict=False):
+    for g, e in zip(got, expected, strict=True):
         if e is not None:
             assert g == pytest.approx(e)
 
@@ -383,7 +383,7 @@ def test_real_libvirtd_restart(host, hypervisor, reconnect):
     cycles, got = _real_cycles(host, hypervisor, reconnect)
     names = [d['name'] for d in cycles[0]]
     # The recording is what we say it is: same ids, counters went down.
-    for before, after in zip(cycles[1], cycles[2], strict=False):
+    for before, after in zip(cycles[1], cycles[2], strict=True):
         assert before['id'] == after['id']
         assert (after['stats']['perf.cpu_clock']
                 < before['stats']['perf.cpu_clock'] / 10)

@@ -120,7 +120,7 @@ def test_series_stay_one_per_instance_and_meter_across_cycles(make_host):
     latest = {(s.name, s.resource_id): s.volume for s in first}
     latest.update({(s.name, s.resource_id): s.volume for s in second})
     assert set(keys) == set(latest)
-    for s, key in zip(series, keys, strict=False):
+    for s, key in zip(series, keys, strict=True):
         assert s.value == latest[key]
 
 
@@ -160,7 +160,7 @@ def test_docs_prometheus_table_has_one_row_per_meter():
     assert doctables.missing_meters(table) == []
     assert doctables.first_column(table) == [m.name for m in
                                              catalogue.METERS]
-    for exp, row in zip(exps, prometheus.table_rows(exps), strict=False):
+    for exp, row in zip(exps, prometheus.table_rows(exps), strict=True):
         assert row[:2] == (exp.meter.name, exp.metric)
     assert 'Prometheus type of every metric: ``gauge``.' in table
     assert '``vm_instance``' in table

@@ -65,7 +65,7 @@ def test_samples_unchanged_from_ceilometers_construction(
                   samples.SampleMaker.ceilometer_way)
         theirs = _cycle(make_host, entries, instances)
     assert ours and len(ours) == len(theirs)
-    for mine, reference in zip(ours, theirs, strict=False):
+    for mine, reference in zip(ours, theirs, strict=True):
         assert _comparable(mine) == _comparable(reference)
     # The shapes above are all exercised.
     metas = [s.resource_metadata for s in ours]

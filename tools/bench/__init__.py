@@ -1,0 +1,21 @@
+"""What a polling cycle costs: libvirt floor, ceilometer-perf, Ceilometer.
+
+    python3 tools/bench                  both parts: --guests 10,25,50
+                                         --simulated 1000,10000 --cycles 11
+    python3 tools/bench --guests 10,25   real TCG guests on local libvirtd
+    python3 tools/bench --simulated 1000,10000
+                                         recorded-shape domains, no libvirt
+
+Real guests (root; with no libvirtd answering at qemu:///system it starts
+one with tools/hypervisor.sh and stops it at the end): starts small TCG
+guests named cperf-bench-N, measures in this one process, side by side,
+the libvirt floor (one bulk PERF stats call), ceilometer-perf's pollsters
+for all its meters and Ceilometer's own perf.* pollsters, each directly
+(no discovery) and inside Ceilometer's polling agent (with its
+discovery), then destroys the guests.  Simulated: the plugin side alone,
+with a fake libvirt serving recorded stats records, all meters on.
+Started with a bare python3, it first runs tools/install.sh (idempotent)
+and re-runs itself in the project's venv.  docs/performance.rst explains
+the tables and records results.  On a shared hypervisor, run it under your
+hypervisor lock (e.g. flock).
+"""

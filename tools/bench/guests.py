@@ -1,0 +1,159 @@
+"""Real TCG guests: the libvirt floor, ceilometer-perf and Ceilometer.
+
+Each case runs in this one process, side by side: one bulk PERF stats
+call (the floor), each polling task of the shipped polling.yaml with the
+pollsters driven directly and inside Ceilometer's polling agent, and
+Ceilometer's own perf.* pollsters both ways.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+import libvirt
+
+from ceilometer_perf import catalogue
+from ceilometer_perf import stats
+from ceilometer_perf.ops import localagent
+from tools import ROOT
+from tools import libvirtcalls
+from tools import localguests
+from tools.bench import measure
+from tools.bench import polling
+from tools.bench import report
+
+# Ceilometer 27's own perf pollsters (instance_stats.py, libvirt inspector).
+UPSTREAM = ['perf.cpu.cycles', 'perf.instructions', 'perf.cache.references',
+            'perf.cache.misses']
+GUEST_PREFIX = 'bench-'
+PERF_FLAGS = stats.FLAGS[stats.PERF]
+
+
+def make_agent(sources, uri):
+    return localagent.on_libvirt(sources, uri, 'bench')
+
+
+def pollster_objects(agent, names):
+    found = [ext.obj for ext in agent.manager.extensions
+             if ext.name in names]
+    missing = set(names) - {ext.name for ext in agent.manager.extensions}
+    if missing:
+        sys.exit('pollsters not loaded: %s' % ', '.join(sorted(missing)))
+    return found
+
+
+def poll_agent_task(agent, interval):
+    """One cycle of one polling task of the agent; samples published."""
+    agent.tasks[interval].poll_and_notify()
+    made = len(agent.recorder.samples)
+    del agent.recorder.samples[:]
+    return made
+
+
+def task_label(source):
+    groups = set()
+    for name in source['meters']:
+        groups.update(catalogue.BY_NAME[name].groups)
+    return '%s (%d meters, %s)' % (source['name'], len(source['meters']),
+                                   '+'.join(sorted(g.upper()
+                                                   for g in groups)))
+
+
+def measure_guests(uri, cycles, counter):
+    sources = polling.shipped_sources()
+    ours_agent = make_agent(sources, uri)
+    upstream_agent = make_agent(
+        [{'name': 'upstream', 'interval': 60, 'meters': UPSTREAM}], uri)
+    upstream = pollster_objects(upstream_agent, UPSTREAM)
+    instances = ours_agent.manager.discover(['local_instances'], {})
+    conn = libvirt.openReadOnly(uri)
+    flags = stats.LIST_ACTIVE | stats.NOWAIT
+    running = len(conn.getAllDomainStats(PERF_FLAGS, flags))
+    manager = ours_agent.manager
+
+    def direct(objects):
+        return lambda: polling.poll_directly(objects, manager, instances)
+
+    def in_agent(interval):
+        return lambda: poll_agent_task(ours_agent, interval)
+
+    scenarios = [('floor', 'libvirt floor: 1 bulk PERF stats call',
+                  lambda: len(conn.getAllDomainStats(PERF_FLAGS, flags))
+                  and 0)]
+    for source in sources:
+        scenarios.append((
+            'ours:' + source['name'], 'ceilometer-perf %s, no discovery' %
+            task_label(source),
+            direct(pollster_objects(ours_agent, source['meters']))))
+    scenarios += [
+        ('upstream', 'Ceilometer perf.* (4 meters), no discovery',
+         lambda: polling.poll_directly(upstream, upstream_agent.manager,
+                                       instances)),
+        ('discovery', 'Ceilometer discovery (libvirt_metadata)',
+         lambda: len(manager.discover(['local_instances'], {})) and 0),
+    ]
+    for source in sources:
+        scenarios.append((
+            'agent:' + source['name'],
+            'ceilometer-perf %s, polling agent' % source['name'],
+            in_agent(source['interval'])))
+    scenarios.append(('upstream-agent', 'Ceilometer perf.*, polling agent',
+                      lambda: len(upstream_agent.poll())))
+    results = {}
+    measured = measure.run_interleaved(
+        [func for _, _, func in scenarios], cycles, counter)
+    for (key, label, _), (wall, cpu, calls, peak, made) in zip(
+            scenarios, measured, strict=True):
+        results[key] = measure.Result(label, wall, cpu, running, calls,
+                                      peak, made)
+    conn.close()
+    for agent in (ours_agent, upstream_agent):
+        agent.close()
+    return running, len(instances), sources[0]['name'], results
+
+
+def run_guests(counts, cycles, uri):
+    """Measure with each guest count; {count: (running, found, results)}."""
+    counter = libvirtcalls.CallCounter()
+    hypervisor = os.path.join(ROOT, 'tools', 'hypervisor.sh')
+    started_hypervisor = False
+    if uri == 'qemu:///system' and subprocess.run(
+            [hypervisor, 'status'], stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL).returncode != 0:
+        # No hypervisor here: a local one for the run, as the demo does.
+        subprocess.run([hypervisor, 'start'], check=True)
+        started_hypervisor = True
+    conn = localguests.connect(uri)
+    print('libvirtd %s, %s %s at %s' % (
+        report.version(conn.getLibVersion()), conn.getType(),
+        report.version(conn.getVersion()), uri))
+    started = []
+    measured = {}
+    try:
+        for count in sorted(counts):
+            guests = [localguests.Guest(GUEST_PREFIX + str(i))
+                      for i in range(len(started), count)]
+            localguests.start(conn, guests)
+            started.extend(g.domain_name for g in guests)
+            time.sleep(1.5)
+            running, discovered, main_task, results = measure_guests(
+                uri, cycles, counter)
+            report.print_guests(count, running, discovered, main_task,
+                                results)
+            measured[count] = (running, discovered, results)
+    finally:
+        for name in started:
+            try:
+                conn.lookupByName(name).destroy()
+            except libvirt.libvirtError:
+                pass
+        conn.close()
+        counter.close()
+        if started_hypervisor:
+            subprocess.run([hypervisor, 'stop'], check=False)
+    counts = sorted(measured)
+    if len(counts) > 1:
+        low, high = measured[counts[0]], measured[counts[-1]]
+        report.print_slopes((low[0], low[2]), (high[0], high[2]))
+    return measured

@@ -1,0 +1,83 @@
+"""Timing: median wall and CPU time of a cycle, its calls, its memory."""
+
+import gc
+import statistics
+import time
+import tracemalloc
+
+
+class Result:
+    def __init__(self, label, seconds, cpu, items, calls=None, peak=None,
+                 samples_made=None):
+        self.label = label
+        self.seconds = seconds      # median wall time per cycle
+        self.cpu = cpu              # median CPU time of this process
+        self.items = items          # instances the cycle covered
+        self.calls = calls          # {libvirt function: calls per cycle}
+        self.peak = peak            # tracemalloc peak bytes in one cycle
+        self.samples = samples_made
+
+    @property
+    def per_item(self):
+        return self.seconds / self.items if self.items else float('nan')
+
+
+def median_time(func, cycles):
+    """Median wall seconds of func(), without warm-up or extras."""
+    walls = []
+    for _ in range(cycles):
+        gc.collect()
+        t0 = time.perf_counter()
+        func()
+        walls.append(time.perf_counter() - t0)
+    return statistics.median(walls)
+
+
+def run_cycles(func, cycles, counter=None, warmup=1):
+    """Median wall and CPU seconds of func(), its calls and peak memory."""
+    return run_interleaved([func], cycles, counter, warmup)[0]
+
+
+def run_interleaved(funcs, cycles, counter=None, warmup=1):
+    """Median wall and CPU seconds of each func(), its calls, peak memory.
+
+    Round r runs every case once, starting from a different one each
+    round, so that a slow spell of a shared machine (seen here: 30% swings
+    within seconds) falls on all cases alike and their ratios hold.  Calls
+    are counted (counter: a tools.libvirtcalls.CallCounter) and memory
+    traced in one more cycle each, untimed.  Returns (wall, cpu,
+    {libvirt function: calls}, peak bytes, result of the last cycle) per
+    case.
+    """
+    for _ in range(warmup):
+        for func in funcs:
+            func()
+    walls = [[] for _ in funcs]
+    cpus = [[] for _ in funcs]
+    results = [None] * len(funcs)
+    for round_ in range(cycles):
+        for step in range(len(funcs)):
+            i = (round_ + step) % len(funcs)
+            gc.collect()
+            t0, c0 = time.perf_counter(), time.process_time()
+            results[i] = funcs[i]()
+            walls[i].append(time.perf_counter() - t0)
+            cpus[i].append(time.process_time() - c0)
+    out = []
+    for i, func in enumerate(funcs):
+        calls = None
+        if counter is not None:
+            counter.start()
+            try:
+                func()
+            finally:
+                calls = counter.stop()
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        func()
+        peak = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+        out.append((statistics.median(walls[i]), statistics.median(cpus[i]),
+                    calls, peak, results[i]))
+    return out

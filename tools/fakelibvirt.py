@@ -1,0 +1,114 @@
+"""A fake libvirt connection serving recorded bulk stats records.
+
+The unit tests (tests/unit/fakes.py adds failures and restarts) and the
+benchmark's simulated domains (tools/bench/simulated.py) both read
+recorded records through this; the functional tests run the same plugin
+code against a real libvirtd.  The records are the JSON files of
+tests/unit/records, written by tools/record_stats.py.
+"""
+
+import json
+import os
+
+from ceilometer.compute import discovery
+
+from ceilometer_perf import stats
+from tools import ROOT
+
+RECORDS = os.path.join(ROOT, 'tests', 'unit', 'records')
+
+
+def load(name):
+    """The domains of one bulk read of a record file."""
+    with open(os.path.join(RECORDS, name)) as f:
+        return json.load(f)['domains']
+
+
+def load_cycles(name):
+    """The successive bulk reads of a record with 'cycles'."""
+    with open(os.path.join(RECORDS, name)) as f:
+        return [cycle['domains'] for cycle in json.load(f)['cycles']]
+
+
+class NoDomain(Exception):
+    pass
+
+
+class FakeDomain:
+    def __init__(self, entry):
+        self.entry = entry
+        self.xml_reads = 0
+        self.vanished = False
+        # virDomainGetControlInfo: [state, details, milliseconds in it].
+        self.control = [0, 0, 0]
+
+    def UUIDString(self):
+        return self.entry['uuid']
+
+    def name(self):
+        return self.entry['name']
+
+    def ID(self):
+        return self.entry['id']
+
+    def controlInfo(self, flags=0):
+        if self.vanished:
+            raise NoDomain('Domain not found')
+        return list(self.control)
+
+    def XMLDesc(self, flags=0):
+        if self.vanished:
+            raise NoDomain('Domain not found')
+        self.xml_reads += 1
+        return self.entry.get('xml') or '<domain/>'
+
+
+class FakeConnection:
+    """Answers getAllDomainStats from records; counts every call."""
+
+    def __init__(self, entries):
+        self.domains = [FakeDomain(e) for e in entries]
+        self.calls = []
+        self.closed = False
+        self.fail_with = None
+
+    def getAllDomainStats(self, stats_flags, flags):
+        self.calls.append((stats_flags, flags))
+        if self.fail_with is not None:
+            raise self.fail_with
+        wanted = {name for name, flag in stats.FLAGS.items()
+                  if stats_flags & flag}
+        result = []
+        for dom in self.domains:
+            picked = {k: v for k, v in dom.entry['stats'].items()
+                      if _group(k) in wanted}
+            result.append((dom, picked))
+        return result
+
+    def close(self):
+        self.closed = True
+
+
+def _group(key):
+    for prefix, group in stats.GROUP_OF_PREFIX:
+        if key.startswith(prefix):
+            return group
+    return None
+
+
+def instance(uuid, name='vm', extra_specs=None, image_meta=None):
+    """An instance the way Ceilometer's libvirt_metadata discovery makes."""
+    flavor = {'id': 'f1', 'name': 'm1.small', 'vcpus': 1, 'ram': 512,
+              'disk': 1, 'ephemeral': 0, 'swap': 0}
+    if extra_specs is not None:
+        flavor['extra_specs'] = extra_specs
+    data = {'id': uuid, 'name': name, 'flavor': flavor, 'image': None,
+            'os_type': 'hvm', 'architecture': 'x86_64',
+            'OS-EXT-SRV-ATTR:instance_name': 'instance-0001',
+            'OS-EXT-SRV-ATTR:host': 'compute-1',
+            'OS-EXT-STS:vm_state': 'running', 'tenant_id': 'p1',
+            'user_id': 'u1', 'hostId': 'h1', 'status': 'active',
+            'metadata': {}}
+    if image_meta is not None:
+        data['image_meta'] = image_meta
+    return discovery.NovaLikeServer(**data)
