@@ -945,14 +945,14 @@ class ResctrlEmulator:
                 raise Error(errno.EACCES)
             fh = self._next_fh
             self._next_fh += 1
-            self._handles[fh] = [node, None, self._gen]
+            self._handles[fh] = [node, None, self._gen, path]
             return fh
 
     def _handle(self, fh):
         handle = self._handles.get(fh)
         if handle is None:
             raise Error(errno.EBADF)
-        node, _, gen = handle
+        node, _, gen, _ = handle
         # kernfs: a file of a removed group (or of a previous mount)
         # reads and writes ENODEV.
         if gen != self._gen or (node.group is not None
@@ -967,13 +967,15 @@ class ResctrlEmulator:
                 handle[1] = handle[0].read().encode()
             return handle[1][offset:offset + size]
 
-    def fs_write(self, path, fh, data, pid):
+    def fs_write(self, fh, data, pid):
         """One write() is one command (kernfs hands the whole buffer to
         the handler); doc "Info directory": last_cmd_status is reset
         with every command and says "ok" or why it failed."""
         text = data.decode(errors='replace')
         with self._lock:
             node = group = None
+            handle = self._handles.get(fh)
+            path = handle[3] if handle else None
             try:
                 node = self._handle(fh)[0]
                 group = node.group
@@ -1233,6 +1235,9 @@ def _operations(emu):
 
     class Operations(fuse.Operations):
         use_ns = True
+        # read/write/release of a file whose group was removed still
+        # reach us (with no path): they answer ENODEV as kernfs does.
+        flag_nullpath_ok = 1
         # No lock/flock handlers: the kernel's FUSE module then keeps
         # flock() and POSIX locks itself, across every process that uses
         # this mount (what libvirt's flock on the resctrl root needs).
@@ -1244,7 +1249,7 @@ def _operations(emu):
         read = wrap(lambda self, path, size, offset, fh:
                     emu.fs_read(fh, size, offset))
         write = wrap(lambda self, path, data, offset, fh:
-                     emu.fs_write(path, fh, data, caller_pid()))
+                     emu.fs_write(fh, data, caller_pid()))
         release = wrap(lambda self, path, fh: emu.fs_release(fh))
         mkdir = wrap(lambda self, path, mode:
                      emu.fs_mkdir(path, mode, caller_pid()))
