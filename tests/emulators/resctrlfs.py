@@ -636,6 +636,51 @@ class ResctrlEmulator:
             return g
         raise Error(errno.EPERM)
 
+    def _rename(self, old, new):
+        """doc "Resource alloc and monitor groups": "Moving MON group
+        directories to a new parent CTRL_MON group is supported ...
+        without impacting its monitoring data or assigned tasks. This
+        operation is not allowed for MON groups which monitor CPUs."
+        fs/resctrl rdtgroup_rename() accepts only a MON group as the
+        source (EPERM "Source must be a MON group") and a mon_groups
+        directory as the destination; the tasks follow the group into
+        the new CTRL_MON group."""
+        self._last_cmd = ''
+        if not self._mounted or not old or not new:
+            raise Error(errno.ENOENT)
+        src = self._lookup(old)
+        dst = self._lookup(new[:-1])
+        if not src.is_dir or not dst.is_dir:
+            self._last_cmd += 'Source and destination must be directories'
+            raise Error(errno.EPERM)
+        g = src.group
+        if g is None or g.kind != MON or src.key != self._key(g, 'dir'):
+            self._last_cmd += 'Source must be a MON group\n'
+            raise Error(errno.EPERM)
+        if len(new) < 2 or new[-2] != 'mon_groups' \
+                or new[-1] == 'mon_groups' \
+                or dst.key != self._key(dst.group, 'mon_groups'):
+            self._last_cmd += 'Destination must be a mon_groups ' \
+                              'subdirectory\n'
+            raise Error(errno.EPERM)
+        ctrl = dst.group
+        if g.cpus and ctrl is not g.parent:
+            self._last_cmd += 'Cannot move a MON group that monitors CPUs\n'
+            raise Error(errno.EPERM)
+        if new[-1] in ctrl.mon:
+            if ctrl.mon[new[-1]] is g:
+                return g
+            raise Error(errno.EEXIST)
+        del g.parent.mon[g.name]
+        g.name, g.parent, g.closid = new[-1], ctrl, ctrl.closid
+        ctrl.mon[g.name] = g
+        for tid in [t for t, m in self._mon_of.items() if m is g]:
+            if ctrl.is_root:
+                self._ctrl_of.pop(tid, None)
+            else:
+                self._ctrl_of[tid] = ctrl
+        return g
+
     # ---------------------------------------------------------------
     # The tree
     # ---------------------------------------------------------------
@@ -1014,13 +1059,13 @@ class ResctrlEmulator:
             self._record('rmdir', path, '', 0, pid, g)
 
     def fs_rename(self, old, new, pid):
-        """Not emulated: the kernel allows moving a MON group to another
-        CTRL_MON group and renaming groups; here every rename is
-        EPERM (and recorded)."""
         with self._lock:
-            self.log.append(Call('rename', old, new, errno.EPERM, pid,
-                                 None))
-        raise Error(errno.EPERM)
+            try:
+                g = self._rename(self._split(old), self._split(new))
+            except OSError as e:
+                self.log.append(Call('rename', old, new, e.errno, pid, None))
+                raise
+            self._record('rename', old, new, 0, pid, g)
 
     # ---------------------------------------------------------------
     # The test's controller
@@ -1297,15 +1342,21 @@ def fuse_problem():
     return None
 
 
-def _mounted_at(mountpoint):
-    real = os.path.realpath(mountpoint)
+def _emulator_mounts():
+    """Mount points of every emulator mounted on this host."""
+    points = []
     with open('/proc/self/mountinfo') as f:
         for line in f:
             fields = line.split()
-            sep = fields.index('-')
-            if fields[4] == real and fields[sep + 1] == FSTYPE:
-                return True
-    return False
+            if fields[fields.index('-') + 1] == FSTYPE:
+                points.append(re.sub(r'\\([0-7]{3})',
+                                     lambda m: chr(int(m.group(1), 8)),
+                                     fields[4]))
+    return points
+
+
+def _mounted_at(mountpoint):
+    return os.path.realpath(mountpoint) in _emulator_mounts()
 
 
 def unmount(mountpoint):
@@ -1322,17 +1373,12 @@ def sweep_stale_mounts():
     """Unmount emulator mounts whose process died (ENOTCONN), e.g. left
     by a killed test run; live ones (another run's) are left alone."""
     stale = []
-    with open('/proc/self/mountinfo') as f:
-        for line in f:
-            fields = line.split()
-            if fields[fields.index('-') + 1] != FSTYPE:
-                continue
-            point = fields[4].replace('\\040', ' ')
-            try:
-                os.stat(point)
-            except OSError as e:
-                if e.errno == errno.ENOTCONN:
-                    stale.append(point)
+    for point in _emulator_mounts():
+        try:
+            os.stat(point)
+        except OSError as e:
+            if e.errno == errno.ENOTCONN:
+                stale.append(point)
     for point in stale:
         unmount(point)
     return stale
@@ -1380,7 +1426,9 @@ def mount(mountpoint, timeout=10, **config):
 
     def serve():
         try:
-            fuse.FUSE(ops, mountpoint, foreground=True, nothreads=False,
+            # One thread serves every request (faster than libfuse's
+            # worker threads here; no handler waits on anything).
+            fuse.FUSE(ops, mountpoint, foreground=True, nothreads=True,
                       allow_other=True, default_permissions=True,
                       use_ino=True, direct_io=True, entry_timeout=0,
                       attr_timeout=0, negative_timeout=0,

@@ -407,6 +407,35 @@ def test_rmdir_gives_tasks_to_the_parent(resctrl_emulator):
     assert read(emu.path('cpus_list')) == '0-%d\n' % (emu.ncpus - 1)
 
 
+def test_move_mon_group_to_another_ctrl_mon(resctrl_emulator):
+    """doc "Resource alloc and monitor groups": a MON group directory can
+    move to another CTRL_MON group's mon_groups, keeping its data and
+    tasks (which now belong to the new CTRL_MON group); not a MON group
+    that monitors CPUs, and (fs/resctrl rdtgroup_rename()) only MON
+    groups."""
+    emu = resctrl_emulator
+    os.mkdir(emu.path('COS1'))
+    os.mkdir(emu.path('mon_groups/m'))
+    emu.add_thread(FAKE)
+    write(emu.path('mon_groups/m/tasks'), str(FAKE))
+    emu.set_value('mon_groups/m', 'mbm_total_bytes', 0, 77)
+    ino = os.stat(emu.path('mon_groups/m')).st_ino
+    os.rename(emu.path('mon_groups/m'), emu.path('COS1/mon_groups/n'))
+    assert emu.thread_groups(FAKE) == ('COS1', 'COS1/mon_groups/n')
+    assert os.stat(emu.path('COS1/mon_groups/n')).st_ino == ino
+    assert read(emu.path(
+        'COS1/mon_groups/n/mon_data/mon_L3_00/mbm_total_bytes')) == '77\n'
+    assert errno_of(os.rename, emu.path('COS1'), emu.path('COS2')) \
+        == errno.EPERM
+    assert read(emu.path('info/last_cmd_status')) \
+        == 'Source must be a MON group\n'
+    write(emu.path('COS1/cpus_list'), '0')
+    write(emu.path('COS1/mon_groups/n/cpus_list'), '0')
+    assert errno_of(os.rename, emu.path('COS1/mon_groups/n'),
+                    emu.path('mon_groups/n')) == errno.EPERM
+    assert emu.calls('rename')[0].data == '/COS1/mon_groups/n'
+
+
 # -- cpus and schemata ----------------------------------------------------
 
 @pytest.mark.resctrl(ncpus=40)
@@ -702,3 +731,34 @@ def test_mount_and_unmount_leave_nothing(tmp_path):
     m.unmount()
     assert not resctrlfs._mounted_at(point)
     assert os.listdir(point) == []
+
+
+def test_mount_of_a_killed_process_is_swept(tmp_path):
+    """A test process killed with its mount up leaves a dead mount
+    (ENOTCONN); the fixture sweeps such mounts before mounting."""
+    problem = resctrlfs.fuse_problem()
+    if problem:
+        pytest.skip(problem)
+    point = str(tmp_path)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    code = ('import sys, time\n'
+            'from tests.emulators import resctrlfs\n'
+            'resctrlfs.mount(sys.argv[1])\n'
+            'print("mounted", flush=True)\n'
+            'time.sleep(60)\n')
+    proc = subprocess.Popen([sys.executable, '-c', code, point], cwd=root,
+                            stdout=subprocess.PIPE,
+                            env=dict(os.environ, PYTHONPATH=root))
+    try:
+        assert proc.stdout.readline() == b'mounted\n'
+        proc.kill()
+        proc.wait()
+        assert errno_of(os.stat, point) == errno.ENOTCONN
+        assert resctrlfs.sweep_stale_mounts() == [point]
+        assert not resctrlfs._mounted_at(point)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        resctrlfs.unmount(point)
