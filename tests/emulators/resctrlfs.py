@@ -247,6 +247,7 @@ class ResctrlEmulator:
         self.thread_exists = None
         self.mountpoint = None
         self.log = []
+        self.internal_errors = []     # exceptions of our own handlers
         self._lock = threading.RLock()
         self._serial = 0
         self._gen = 0
@@ -1276,6 +1277,11 @@ def _operations(emu):
                 return func(*args)
             except Error as e:
                 raise fuse.FuseOSError(e.errno) from None
+            except Exception as e:
+                # A bug of the emulator, not a kernel answer: kept for
+                # Mount.unmount() to raise, EIO meanwhile.
+                emu.internal_errors.append(e)
+                raise fuse.FuseOSError(errno.EIO) from e
         return call
 
     class Operations(fuse.Operations):
@@ -1302,9 +1308,7 @@ def _operations(emu):
         rename = wrap(lambda self, old, new:
                       emu.fs_rename(old, new, caller_pid()))
 
-        def opendir(self, path):
-            emu.fs_getattr(path)
-            return 0
+        opendir = wrap(lambda self, path: emu.fs_getattr(path) and 0)
 
         def truncate(self, path, length, fh=None):
             # open(O_TRUNC) of a control file: kernfs ignores it.
@@ -1412,6 +1416,9 @@ class Mount:
                                % self.mountpoint)
         if self.error is not None:
             raise RuntimeError('resctrl emulator failed: %r' % self.error)
+        if self.emu.internal_errors:
+            raise RuntimeError('resctrl emulator bug (answered EIO): %r'
+                               % self.emu.internal_errors)
 
 
 def mount(mountpoint, timeout=10, **config):
