@@ -231,6 +231,9 @@ class ResctrlEmulator:
         self.assign_modes = (('mbm_event', 'default') if num_mbm_cntrs
                              else ('default',))
         self.num_mbm_cntrs = num_mbm_cntrs
+        if mbm_assign_mode not in (None,) + self.assign_modes:
+            raise ValueError('mbm_assign_mode %r needs num_mbm_cntrs'
+                             % mbm_assign_mode)
         self._initial_assign_mode = mbm_assign_mode
         self.debug = debug
         self.ncpus = ncpus or os.cpu_count() or 1
@@ -255,7 +258,7 @@ class ResctrlEmulator:
         self._next_ino = 1
         self._handles = {}
         self._next_fh = 1
-        self._threads = {}            # the test's thread table: tid -> uid
+        self._threads = {}            # the test's thread table
         self._mounted = True
         self._reset()
 
