@@ -2,13 +2,22 @@
 # Install what the project needs on a Debian machine, idempotently: the
 # hypervisor packages, a virtualenv (.venv, or $CEILOMETER_PERF_VENV)
 # with ceilometer-perf (editable), Ceilometer, the test tools and what
-# the docs build needs, and Prometheus' binaries for the rule tests.
+# the docs build needs, Prometheus' binaries for the rule tests, and
+# libfuse2 for the resctrl emulator (tests/emulators/resctrlfs.py).
 set -eu
+
+# shellcheck source=tools/lib/apt.sh
+. "$(dirname "$0")/lib/apt.sh"
+
+log() {
+    echo "install: $*" >&2
+}
 
 cd "$(dirname "$0")/.."
 VENV=${CEILOMETER_PERF_VENV:-.venv}
 
 tools/hypervisor.sh install
+apt_install_missing libfuse2
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi

@@ -1,0 +1,1 @@
+"""Emulators of kernel interfaces this machine does not have (tests only)."""
