@@ -130,13 +130,13 @@ def explain(meter, host, instances):
                         % (event, host['rdt_perf_pmu']['detail'],
                            meter.fallback, problems[0]),
                         'a host with Intel RDT monitoring and resctrl '
-                        'mounted (see README, "Cache and memory bandwidth '
+                        'mounted (see the docs, "Cache and memory bandwidth '
                         'monitors")')
             return ('no resctrl %s monitor on instance %s'
                     % (meter.fallback, ', '.join(i['name']
                                                   for i in instances)),
                     'add a <cachetune>/<memorytune> monitor to the domain '
-                    '(see README, "Cache and memory bandwidth monitors")')
+                    '(see the docs, "Cache and memory bandwidth monitors")')
         lacking = [i['name'] for i in instances
                    if event not in i['perf_events_counted']]
         if lacking:

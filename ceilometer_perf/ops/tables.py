@@ -14,7 +14,7 @@
 
 Three shapes of the same rows: an RST list-table for the docs (it reads on
 a phone: no fixed column widths), an RST simple table (the benchmark's
-output, pasteable into docs/ as is) and plain aligned text for a terminal
+output, pasteable into doc/source as is) and plain aligned text for a terminal
 (`ceilometer-perf poll`).  Cells are strings; callers format numbers.
 """
 

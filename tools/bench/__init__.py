@@ -27,7 +27,7 @@ for all its meters and Ceilometer's own perf.* pollsters, each directly
 discovery), then destroys the guests.  Simulated: the plugin side alone,
 with a fake libvirt serving recorded stats records, all meters on.
 Started with a bare python3, it first runs tools/install.sh (idempotent)
-and re-runs itself in the project's venv.  docs/performance.rst explains
+and re-runs itself in the project's venv.  doc/source/performance.rst explains
 the tables and records results.  On a shared hypervisor, run it under your
 hypervisor lock (e.g. flock).
 """

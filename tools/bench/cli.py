@@ -47,7 +47,7 @@ def main(argv=None):
     if hasattr(sys.stdout, 'reconfigure'):
         sys.stdout.reconfigure(line_buffering=True)
     if args.guests is None and args.simulated is None:
-        # What docs/performance.rst records.
+        # What doc/source/performance.rst records.
         args.guests, args.simulated = [10, 25, 50], [1000, 10000]
         args.cycles = args.cycles or 11
     args.cycles = args.cycles or 5
