@@ -13,9 +13,9 @@
 
 # The project's test command (README, .ci/run): installs what the tests
 # need on a Debian machine, then runs lint (with the docs build), unit and
-# functional tests, and then, as a separate stage, the end-to-end tests.  The functional and
-# end-to-end tests start libvirtd (and the Gnocchi chain) themselves and
-# stop what they start.
+# functional tests, and then, as a separate stage, the end-to-end tests.
+# The functional and end-to-end tests start libvirtd (and the Gnocchi
+# chain) themselves and stop what they start.
 #
 #   tools/run-tests.sh              everything
 #   tools/run-tests.sh unit         lint + unit tests only (seconds)
