@@ -16,11 +16,16 @@
                          [--interval S --count N] [--libvirt-uri URI]
     ceilometer-perf check [--format text|json] [--libvirt-uri URI]
     ceilometer-perf merge-polling FILE
+    ceilometer-perf gnocchi merge FILE [--check] [--diff] [--no-backup]
+                                       [--rate-policy P] [--gauge-policy P]
+    ceilometer-perf gnocchi mapping
     ceilometer-perf perf-events
 
-Both read the same ceilometer.conf as the polling agent (oslo.config
-options such as --config-file pass through) and run the plugin's real
-pollsters through Ceilometer's own discovery and polling code.
+poll and check read the same ceilometer.conf as the polling agent
+(oslo.config options such as --config-file pass through) and run the
+plugin's real pollsters through Ceilometer's own discovery and polling
+code.  `ceilometer-perf-gnocchi` is the
+deprecated alias of `ceilometer-perf gnocchi`.
 """
 
 import argparse
@@ -35,6 +40,8 @@ from oslo_config import cfg
 import yaml
 
 from ceilometer_perf import catalogue
+from ceilometer_perf.cmd import merge as cmd_merge
+from ceilometer_perf.ops import gnocchi as gnocchi_mapping
 from ceilometer_perf.ops import tables
 from ceilometer_perf import rates
 from ceilometer_perf import reader
@@ -294,9 +301,35 @@ def build_parser():
         'merge-polling', help="add the plugin's sources to a polling.yaml "
                               '(idempotent, keeps your edits, backs up)')
     merge.add_argument('file', help='e.g. /etc/ceilometer/polling.yaml')
+    merge.set_defaults(offline=cmd_merge_polling)
+    gnocchi = sub.add_parser('gnocchi', help='the Gnocchi mapping of the '
+                                             'meters')
+    gnocchi_sub = gnocchi.add_subparsers(dest='gnocchi_command')
+    gnocchi_sub.required = True
+    gnocchi_sub.add_parser(
+        'mapping', help='print the mapping derived from the meter '
+                        'catalogue').set_defaults(
+        offline=cmd_merge.gnocchi_mapping)
+    gnocchi_merge = gnocchi_sub.add_parser(
+        'merge', help='merge the mapping into a gnocchi_resources.yaml '
+                      '(idempotent; keeps your edits, comments, mode and '
+                      'owner; backs up)')
+    gnocchi_merge.add_argument(
+        'file', help='e.g. /etc/ceilometer/gnocchi_resources.yaml (created '
+                     "from Ceilometer's packaged one if missing)")
+    cmd_merge.add_options(gnocchi_merge)
+    gnocchi_merge.add_argument(
+        '--rate-policy', default=gnocchi_mapping.RATE_POLICY,
+        help='archive policy of the cumulative meters (default '
+             '%(default)s)')
+    gnocchi_merge.add_argument(
+        '--gauge-policy', default=gnocchi_mapping.GAUGE_POLICY,
+        help='archive policy of the gauges (default %(default)s)')
+    gnocchi_merge.set_defaults(offline=cmd_merge.gnocchi_merge)
     sub.add_parser('perf-events',
                    help='print the perf events this host can count, for '
-                        'nova.conf [libvirt] enabled_perf_events')
+                        'nova.conf [libvirt] enabled_perf_events'
+                   ).set_defaults(offline=cmd_perf_events)
     for p in (poll, check):
         p.add_argument('--libvirt-uri', metavar='URI',
                        help="override Ceilometer's libvirt_uri")
@@ -311,11 +344,14 @@ def main(argv=None, out=None):
         parser.error('--count and --interval must not be negative')
     # Ceilometer still imports eventlet, which warns about itself.
     warnings.filterwarnings('ignore', message=r'(?s).*eventlet')
-    offline = {'merge-polling': cmd_merge_polling,
-               'perf-events': cmd_perf_events}
     try:
-        if args.command in offline:
-            return offline[args.command](args, out)
+        # Offline subcommands: no libvirt, no Ceilometer configuration.
+        offline = getattr(args, 'offline', None)
+        if offline:
+            if oslo_args:
+                parser.error('unrecognized arguments: %s'
+                             % ' '.join(oslo_args))
+            return offline(args, out)
         import libvirt
         # Errors are reported here, once; keep libvirt from printing too.
         libvirt.registerErrorHandler(lambda ctx, err: None, None)
@@ -327,6 +363,16 @@ def main(argv=None, out=None):
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR
+
+
+def gnocchi_alias(argv=None, out=None):
+    """`ceilometer-perf-gnocchi ...`, deprecated: `ceilometer-perf gnocchi
+    ...` after a warning.  Kept for one release."""
+    sys.stderr.write('ceilometer-perf-gnocchi is deprecated and will be '
+                     'removed: use `ceilometer-perf gnocchi merge` (or '
+                     '`ceilometer-perf gnocchi mapping`)\n')
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return main(['gnocchi'] + argv, out)
 
 
 if __name__ == '__main__':

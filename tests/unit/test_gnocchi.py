@@ -29,7 +29,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from ceilometer_perf import catalogue
+from ceilometer_perf.cmd import cli
 from ceilometer_perf.ops import gnocchi
+from ceilometer_perf.ops import gnocchi_merge
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 SHIPPED = os.path.join(ROOT, 'etc', 'ceilometer',
@@ -37,7 +39,7 @@ SHIPPED = os.path.join(ROOT, 'etc', 'ceilometer',
 
 
 def packaged_text():
-    with open(gnocchi.packaged_resources_file()) as f:
+    with open(gnocchi_merge.packaged_resources_file()) as f:
         return f.read()
 
 
@@ -100,7 +102,7 @@ def test_new_catalogue_rows_are_picked_up(monkeypatch):
     assert metrics['perf.ipc'] == {'archive_policy_name': 'ceilometer-perf'}
     assert metrics['cpu.overhead'] == {
         'archive_policy_name': 'ceilometer-perf-rate'}
-    merged = gnocchi.merge_text(packaged_text())
+    merged = gnocchi_merge.merge_text(packaged_text())
     assert {'perf.ipc', 'cpu.overhead'} <= set(merged.added_metrics)
 
 
@@ -120,7 +122,7 @@ def test_shipped_mapping_file_is_generated_from_the_catalogue():
 
 
 def test_merge_into_packaged_file(tmp_path, conf):
-    result = gnocchi.merge_text(packaged_text())
+    result = gnocchi_merge.merge_text(packaged_text())
     assert result.changed and not result.rewritten
     assert sorted(result.added_metrics) == sorted(
         m.name for m in catalogue.METERS)
@@ -141,18 +143,18 @@ def test_merge_into_packaged_file(tmp_path, conf):
 def test_merge_only_adds_lines():
     """Comments and layout of the operator's file survive."""
     original = packaged_text()
-    merged = gnocchi.merge_text(original).text
+    merged = gnocchi_merge.merge_text(original).text
     added = merged.splitlines()
     for line in original.splitlines():
         added.remove(line)
     assert all(line.strip().startswith(('#', '-')) or ':' in line
                for line in added)
-    assert sum(gnocchi.MARK in line for line in added) == 2
+    assert sum(gnocchi_merge.MARK in line for line in added) == 2
 
 
 def test_merge_is_idempotent():
-    once = gnocchi.merge_text(packaged_text()).text
-    again = gnocchi.merge_text(once)
+    once = gnocchi_merge.merge_text(packaged_text()).text
+    again = gnocchi_merge.merge_text(once)
     assert not again.changed
     assert again.text == once
 
@@ -194,7 +196,7 @@ resources:
 
 
 def test_merge_keeps_the_operators_edits(tmp_path, conf):
-    result = gnocchi.merge_text(EDITED)
+    result = gnocchi_merge.merge_text(EDITED)
     assert not result.rewritten
     text = result.text
     for comment in ("# Our site's mapping: keep this comment.",
@@ -220,7 +222,7 @@ def test_merge_keeps_the_operators_edits(tmp_path, conf):
 def test_instance_resource_added_when_the_file_has_none(tmp_path, conf):
     text = ('resources:\n  - resource_type: image\n'
             '    metrics:\n      image.size:\n')
-    result = gnocchi.merge_text(text)
+    result = gnocchi_merge.merge_text(text)
     assert result.added_resource and not result.rewritten
     data = yaml.safe_load(result.text)
     [instance] = [r for r in data['resources']
@@ -237,7 +239,7 @@ def test_instance_resource_added_when_the_file_has_none(tmp_path, conf):
 def test_archive_policies_section_added_when_missing():
     text = ('resources:\n  - resource_type: instance\n    metrics:\n'
             '      cpu:\n')
-    result = gnocchi.merge_text(text)
+    result = gnocchi_merge.merge_text(text)
     assert not result.rewritten
     data = yaml.safe_load(result.text)
     assert [p['name'] for p in data['archive_policies']] == [
@@ -252,26 +254,26 @@ def test_archive_policies_section_added_when_missing():
 ], ids=['flow-style', 'metrics-as-list'])
 def test_layouts_not_extended_in_place_are_rewritten_right(text, tmp_path,
                                                            conf):
-    result = gnocchi.merge_text(text)
+    result = gnocchi_merge.merge_text(text)
     assert result.rewritten
     seen, _ = ceilometer_reads(result.text, tmp_path, conf)
     assert seen['cpu'] == ('instance', 'ceilometer-low')
     for meter in catalogue.METERS:
         assert seen[meter.name] == ('instance', expected_policy(meter))
-    assert not gnocchi.merge_text(result.text).changed
+    assert not gnocchi_merge.merge_text(result.text).changed
 
 
 @pytest.mark.parametrize('text', ['- just\n- a list\n', 'resources: 3\n',
                                   'a: [unclosed\n'])
 def test_not_a_resources_file(text):
-    with pytest.raises(gnocchi.MergeError):
-        gnocchi.merge_text(text)
+    with pytest.raises(gnocchi_merge.MergeError):
+        gnocchi_merge.merge_text(text)
 
 
 def test_policy_choice_from_the_command_line(tmp_path, conf):
     wanted = gnocchi.mapping(rate_policy='ceilometer-low-rate',
                              gauge_policy='ceilometer-low')
-    result = gnocchi.merge_text(packaged_text(), wanted)
+    result = gnocchi_merge.merge_text(packaged_text(), wanted)
     assert result.added_policies == []
     assert result.foreign_policies == set()
     seen, _ = ceilometer_reads(result.text, tmp_path, conf)
@@ -295,7 +297,7 @@ def test_merge_property(premapped):
         if policy:
             lines.append('        archive_policy_name: %s' % policy)
     text = '\n'.join(lines) + '\n'
-    result = gnocchi.merge_text(text)
+    result = gnocchi_merge.merge_text(text)
     data = yaml.safe_load(result.text)
     metrics = data['resources'][0]['metrics']
     for name, policy in premapped.items():
@@ -304,14 +306,15 @@ def test_merge_property(premapped):
     assert set(result.added_metrics) == set(_names) - set(premapped)
     assert set(metrics) == set(_names) | {'cpu'}
     assert result.text.startswith(text)
-    assert not gnocchi.merge_text(result.text).changed
+    assert not gnocchi_merge.merge_text(result.text).changed
 
 
 # --- The command
 
 
 def run(argv, capsys):
-    code = gnocchi.main(argv)
+    """`ceilometer-perf gnocchi ARGV`."""
+    code = cli.main(['gnocchi'] + argv)
     return code, capsys.readouterr()
 
 
@@ -354,7 +357,7 @@ def test_command_creates_a_missing_file_from_the_packaged_one(tmp_path,
     code, out = run(['merge', str(path)], capsys)
     assert code == 0
     assert 'created from Ceilometer' in out.out
-    assert path.read_text() == gnocchi.merge_text(packaged_text()).text
+    assert path.read_text() == gnocchi_merge.merge_text(packaged_text()).text
 
 
 def test_command_writes_through_a_symlink(tmp_path, capsys):
@@ -381,3 +384,43 @@ def test_command_prints_the_mapping(capsys):
     code, out = run(['mapping'], capsys)
     assert code == 0
     assert out.out == gnocchi.render_mapping()
+
+
+def test_command_policy_options(tmp_path, capsys):
+    path = tmp_path / 'gnocchi_resources.yaml'
+    path.write_text(EDITED)
+    code, out = run(['merge', '--rate-policy', 'site-rate',
+                     '--gauge-policy', 'ceilometer-low', str(path)], capsys)
+    assert code == 0
+    metrics = [r for r in yaml.safe_load(path.read_text())['resources']
+               if r['resource_type'] == 'instance'][0]['metrics']
+    assert metrics['perf.event.task_clock'] == {
+        'archive_policy_name': 'site-rate'}
+    assert metrics['cpu_l3_cache'] == {
+        'archive_policy_name': 'ceilometer-low'}
+    assert ('archive policy site-rate is not defined in this file'
+            in out.out)
+    assert 'ceilometer-low is not defined' not in out.out
+
+
+def test_deprecated_alias_warns_and_does_the_same(tmp_path, capsys):
+    old = tmp_path / 'old.yaml'
+    new = tmp_path / 'new.yaml'
+    old.write_text(EDITED)
+    new.write_text(EDITED)
+    code = cli.gnocchi_alias(['merge', '--check', str(old)])
+    out = capsys.readouterr()
+    assert code == 1 and old.read_text() == EDITED
+    assert out.err.count('\n') == 1
+    assert 'deprecated' in out.err
+    assert 'use `ceilometer-perf gnocchi merge`' in out.err
+
+    assert cli.gnocchi_alias(['merge', str(old)]) == 0
+    alias_out = capsys.readouterr().out
+    assert run(['merge', str(new)], capsys)[0] == 0
+    assert old.read_text() == new.read_text() != EDITED
+    # EDITED maps perf.event.cpu_clock and perf.vpmu already.
+    assert 'added %d metrics' % (len(catalogue.METERS) - 2) in alias_out
+
+    assert cli.gnocchi_alias(['mapping']) == 0
+    assert capsys.readouterr().out == gnocchi.render_mapping()
