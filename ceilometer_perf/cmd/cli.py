@@ -15,7 +15,7 @@
     ceilometer-perf poll [--meter PATTERN ...] [--format table|json]
                          [--interval S --count N] [--libvirt-uri URI]
     ceilometer-perf check [--format text|json] [--libvirt-uri URI]
-    ceilometer-perf merge-polling FILE
+    ceilometer-perf merge-polling FILE [--check] [--diff] [--no-backup]
     ceilometer-perf gnocchi merge FILE [--check] [--diff] [--no-backup]
                                        [--rate-policy P] [--gauge-policy P]
     ceilometer-perf gnocchi mapping
@@ -37,7 +37,6 @@ import time
 import warnings
 
 from oslo_config import cfg
-import yaml
 
 from ceilometer_perf import catalogue
 from ceilometer_perf.cmd import merge as cmd_merge
@@ -249,24 +248,6 @@ def cmd_check(args, conf, out):
         else EXIT_NOTHING
 
 
-def cmd_merge_polling(args, out):
-    from ceilometer_perf.ops import polling_yaml
-    try:
-        added, backup = polling_yaml.merge_file(
-            args.file, polling_yaml.merge_polling)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise CommandError('cannot merge into %s: %s'
-                           % (args.file, exc)) from exc
-    if added:
-        out.write('%s: added source(s) %s%s\n' % (
-            args.file, ', '.join(added),
-            ' (backup: %s)' % backup if backup else ''))
-    else:
-        out.write('%s: already has the ceilometer-perf sources\n'
-                  % args.file)
-    return EXIT_OK
-
-
 def cmd_perf_events(args, out):
     from ceilometer_perf.ops import hostprobe
     out.write(','.join(hostprobe.countable_perf_events()) + '\n')
@@ -298,10 +279,13 @@ def build_parser():
                                          'instances can produce, and why not')
     check.add_argument('--format', choices=['text', 'json'], default='text')
     merge = sub.add_parser(
-        'merge-polling', help="add the plugin's sources to a polling.yaml "
-                              '(idempotent, keeps your edits, backs up)')
-    merge.add_argument('file', help='e.g. /etc/ceilometer/polling.yaml')
-    merge.set_defaults(offline=cmd_merge_polling)
+        'merge-polling', help="add the plugin's missing sources to a "
+                              'polling.yaml (idempotent; keeps your edits, '
+                              'comments, mode and owner; backs up)')
+    merge.add_argument('file', help='e.g. /etc/ceilometer/polling.yaml '
+                                    '(created if missing)')
+    cmd_merge.add_options(merge)
+    merge.set_defaults(offline=cmd_merge.merge_polling)
     gnocchi = sub.add_parser('gnocchi', help='the Gnocchi mapping of the '
                                              'meters')
     gnocchi_sub = gnocchi.add_subparsers(dest='gnocchi_command')

@@ -10,9 +10,9 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The merge subcommands: `gnocchi merge FILE`.
+"""The merge subcommands: `merge-polling FILE` and `gnocchi merge FILE`.
 
-They run through the one writer (ops/yamlfile.py) and share their
+Both run through the one writer (ops/yamlfile.py) and share their
 options: --check (change nothing, exit 1 when the file needs the merge),
 --diff (print the change), --no-backup.
 """
@@ -67,6 +67,20 @@ def _verbs(check):
     if check:
         return 'would add', 'would be created'
     return 'added', 'created'
+
+
+def _polling_report(outcome, merge, check):
+    add, create = _verbs(check)
+    if not outcome.changed:
+        return ['already has the ceilometer-perf sources']
+    if not outcome.existed:
+        return ['%s with source(s) %s' % (create, ', '.join(merge.added))]
+    return ['%s source(s) %s' % (add, ', '.join(merge.added))]
+
+
+def merge_polling(args, out):
+    from ceilometer_perf.ops import polling_yaml
+    return _run(args, polling_yaml.merge_file, _polling_report, out)
 
 
 def _gnocchi_report(outcome, result, check):

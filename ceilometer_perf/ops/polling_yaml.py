@@ -13,17 +13,17 @@
 """The plugin's polling.yaml sources, derived from the catalogue.
 
 Cheap meters often, slow ones in their own task; merged into an
-operator's file without clobbering it, and checked for meters no
-installed pollster provides.
+operator's file as added lines (ops/yamlfile.py: comments, layout, mode
+and owner kept, with a backup), and checked for meters no installed
+pollster provides.
 """
 
-import os
-import shutil
-import time
+import dataclasses
 
 import yaml
 
 from ceilometer_perf import catalogue
+from ceilometer_perf.ops import yamlfile
 from ceilometer_perf import plan
 from ceilometer_perf import stats
 
@@ -40,6 +40,8 @@ HEADER = """\
 # (~2 ms per instance, and they block on a hung QEMU) are kept in their own,
 # slower source: another interval, another task, another call.
 """
+
+MARK = 'Added by ceilometer-perf merge-polling (ceilometer-perf sources)'
 
 FAST_INTERVAL = 60
 VPMU_INTERVAL = 600
@@ -91,29 +93,39 @@ def merge_polling(existing):
     return merged, added
 
 
-def merge_file(path, merge, dump=yaml.safe_dump):
-    """Apply merge(dict) -> (dict, added) to a YAML file, with a backup.
+@dataclasses.dataclass
+class Merge:
+    """What merging our sources into one polling.yaml text did."""
+    added: list         # names of the sources added
+    rewritten: bool = False   # written whole: its layout was not extended
 
-    Idempotent: when nothing is added, the file is not touched.
-    """
-    existing = {}
-    if os.path.exists(path):
-        with open(path) as f:
-            existing = yaml.safe_load(f) or {}
-        if not isinstance(existing, dict):
-            raise ValueError('%s: expected a YAML mapping' % path)
-    merged, added = merge(existing)
+
+def merge_text(text):
+    """(new text, Merge): our missing sources added as lines, so the
+    operator's comments and layout stay."""
+    data, root = yamlfile.load(text, 'a polling.yaml')
+    if not isinstance(data.get('sources') or [], list):
+        raise yamlfile.MergeError('not a polling.yaml: `sources` is not a '
+                                  'list')
+    merged, added = merge_polling(data)
     if not added:
-        return added, None
-    backup = None
-    if os.path.exists(path):
-        backup = '%s.%s.bak' % (path, time.strftime('%Y%m%d%H%M%S'))
-        shutil.copy2(path, backup)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
-        dump(merged, f, default_flow_style=False, sort_keys=False)
-    os.replace(tmp, path)
-    return added, backup
+        return text, Merge(added)
+    new = [s for s in polling_sources() if s['name'] in added]
+    edits = yamlfile.Edits(MARK)
+    sources = yamlfile.value_of(root, 'sources')
+    if sources is None:
+        edits.extend_mapping(root, {'sources': new})
+    else:
+        edits.extend_sequence(sources, new)
+    new_text, rewritten = yamlfile.merged_text(text, edits, merged, MARK)
+    return new_text, Merge(added, rewritten)
+
+
+def merge_file(path, check=False, backup=True):
+    """Merge our sources into the polling.yaml at `path` (a missing one
+    gets just our sources): (yamlfile.Outcome, Merge)."""
+    return yamlfile.merge_file(path, merge_text, check=check,
+                               backup=backup)
 
 
 def polling_file_problems(path, installed=None):

@@ -16,11 +16,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from ceilometer_perf import stats
 from ceilometer_perf import catalogue
 from ceilometer_perf.ops import polling_yaml
+from ceilometer_perf.ops import yamlfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -55,11 +57,67 @@ def test_merge_keeps_operator_sources_and_is_idempotent():
 
 def test_merge_into_empty_file(tmp_path):
     path = tmp_path / 'polling.yaml'
-    added, backup = polling_yaml.merge_file(
-        str(path), polling_yaml.merge_polling)
-    assert backup is None and added
+    outcome, merge = polling_yaml.merge_file(str(path))
+    assert outcome.written and outcome.backup is None
+    assert merge.added == ['perf_counters', 'perf_cpu_total', 'perf_vpmu']
     assert yaml.safe_load(path.read_text())['sources'] == \
         polling_yaml.polling_sources()
+
+
+OPERATOR = """\
+# Our polling: keep this comment.
+sources:
+  - name: cpu
+    interval: 600   # billing
+    meters: [cpu]
+  # Our own choice of interval for this one.
+  - name: perf_counters
+    interval: 30
+    meters:
+      - perf.event.cpu_clock
+"""
+
+
+def test_merge_text_adds_lines_after_the_operators():
+    text, merge = polling_yaml.merge_text(OPERATOR)
+    assert merge.added == ['perf_cpu_total', 'perf_vpmu']
+    assert not merge.rewritten
+    assert text.startswith(OPERATOR)
+    assert text[len(OPERATOR):].startswith('  # %s\n  - name: perf_cpu_total'
+                                           % polling_yaml.MARK)
+    merged, _added = polling_yaml.merge_polling(yaml.safe_load(OPERATOR))
+    assert yaml.safe_load(text) == merged
+    again, merge = polling_yaml.merge_text(text)
+    assert again == text and merge.added == []
+
+
+@pytest.mark.parametrize('text', [
+    '',
+    '# Nothing here yet, only this comment.\n',
+    '---\n# Comment.\nother_key: 1\n',
+], ids=['empty', 'only-comments', 'no-sources-key'])
+def test_merge_text_adds_a_sources_key(text):
+    new, merge = polling_yaml.merge_text(text)
+    assert not merge.rewritten and new.startswith(text)
+    data = yaml.safe_load(new)
+    assert data['sources'] == polling_yaml.polling_sources()
+    assert data.get('other_key', 1) == 1
+
+
+def test_flow_style_is_rewritten_whole_and_right():
+    text = 'sources: [{name: cpu, interval: 600, meters: [cpu]}]\n'
+    new, merge = polling_yaml.merge_text(text)
+    assert merge.rewritten
+    sources = yaml.safe_load(new)['sources']
+    assert sources[0] == {'name': 'cpu', 'interval': 600, 'meters': ['cpu']}
+    assert sources[1:] == polling_yaml.polling_sources()
+    assert polling_yaml.merge_text(new)[1].added == []
+
+
+@pytest.mark.parametrize('text', ['sources: 3\n', '- a\n', 'a: [b\n'])
+def test_not_a_polling_yaml(text):
+    with pytest.raises(yamlfile.MergeError):
+        polling_yaml.merge_text(text)
 
 
 def test_shipped_polling_yaml_is_the_generated_one():

@@ -10,7 +10,7 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Merges into an operator's YAML file, through one writer.
+"""Both merges (polling.yaml, gnocchi_resources.yaml) through one writer.
 
 Each case runs the real subcommand on an operator's file with comments,
 a 0640 mode and (as root) another owner, and checks what an operator
@@ -27,7 +27,24 @@ import yaml
 
 from ceilometer_perf import catalogue
 from ceilometer_perf.cmd import cli
+from ceilometer_perf.ops import polling_yaml
 from ceilometer_perf.ops import yamlfile
+
+POLLING = """\
+---
+# Site polling: keep this comment.
+sources:
+    # Nova's basics, every five minutes.
+    - name: some_pollsters
+      interval: 300
+      meters:
+        - cpu
+        - memory.usage   # the one billing reads
+    - name: perf_vpmu    # ours, slowed down on purpose
+      interval: 1200
+      meters:
+        - perf.vpmu
+"""
 
 GNOCCHI = """\
 # Site mapping: keep this comment.
@@ -42,6 +59,15 @@ resources:
 """
 
 
+def _polling_merged(text):
+    by_name = {s['name']: s for s in yaml.safe_load(text)['sources']}
+    assert by_name['perf_vpmu']['interval'] == 1200
+    assert by_name['some_pollsters']['meters'] == ['cpu', 'memory.usage']
+    ours = {s['name']: s for s in polling_yaml.polling_sources()}
+    assert by_name['perf_counters'] == ours['perf_counters']
+    return set(by_name) == set(ours) | {'some_pollsters'}
+
+
 def _gnocchi_merged(text):
     [instance] = yaml.safe_load(text)['resources']
     assert instance['metrics']['cpu'] == {
@@ -51,6 +77,7 @@ def _gnocchi_merged(text):
 
 
 MERGES = {
+    'polling': (['merge-polling'], POLLING, _polling_merged),
     'gnocchi': (['gnocchi', 'merge'], GNOCCHI, _gnocchi_merged),
 }
 
@@ -195,7 +222,20 @@ def test_through_a_symlink(merge):
     assert merged(real.read_text())
 
 
-@pytest.mark.parametrize('command', [['gnocchi', 'merge']])
+def test_missing_polling_file_gets_just_our_sources(tmp_path, capsys):
+    path = tmp_path / 'polling.yaml'
+    assert cli.main(['merge-polling', '--check', str(path)]) == 1
+    assert not path.exists()
+    assert cli.main(['merge-polling', str(path)]) == 0
+    assert 'created with source(s) perf_counters' in capsys.readouterr().out
+    assert yaml.safe_load(path.read_text()) == {
+        'sources': polling_yaml.polling_sources()}
+    assert stat.S_IMODE(os.stat(path).st_mode) == yamlfile.NEW_FILE_MODE
+    assert _others(path) == []
+
+
+@pytest.mark.parametrize('command', [['merge-polling'],
+                                     ['gnocchi', 'merge']])
 def test_unknown_option_is_an_error(command, tmp_path, capsys):
     path = tmp_path / 'x.yaml'
     with pytest.raises(SystemExit) as exc:
@@ -210,7 +250,7 @@ def test_unknown_option_is_an_error(command, tmp_path, capsys):
     ('- a list\n', 'the top level is not a mapping'),
 ])
 def test_broken_files_are_left_alone(text, problem, tmp_path, capsys):
-    for command in (['gnocchi', 'merge'],):
+    for command in (['merge-polling'], ['gnocchi', 'merge']):
         path = tmp_path / 'x.yaml'
         path.write_text(text)
         assert cli.main(command + [str(path)]) == 2
