@@ -24,7 +24,8 @@
 poll and check read the same ceilometer.conf as the polling agent
 (oslo.config options such as --config-file pass through) and run the
 plugin's real pollsters through Ceilometer's own discovery and polling
-code.  `ceilometer-perf-gnocchi` is the
+code.  The others are offline: they import neither libvirt nor
+Ceilometer's polling machinery.  `ceilometer-perf-gnocchi` is the
 deprecated alias of `ceilometer-perf gnocchi`.
 """
 
@@ -43,7 +44,6 @@ from ceilometer_perf.cmd import merge as cmd_merge
 from ceilometer_perf.ops import gnocchi as gnocchi_mapping
 from ceilometer_perf.ops import tables
 from ceilometer_perf import rates
-from ceilometer_perf import reader
 
 EXIT_OK = 0
 EXIT_NOTHING = 1      # check: nothing at all can be collected here
@@ -99,6 +99,7 @@ def load_conf(oslo_args, libvirt_uri=None):
 
 def require_libvirt(conf):
     """Fail early and clearly when libvirt cannot be reached."""
+    from ceilometer_perf import reader
     uri = reader.libvirt_uri(conf)
     connection = reader.Connection(uri)
     try:

@@ -10,7 +10,14 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""The operator command's pure parts: patterns, rates, diagnosis texts."""
+"""The operator command: its surface, and its pure parts (patterns,
+rates, diagnosis texts)."""
+
+import configparser
+import importlib
+import os
+import subprocess
+import sys
 
 import pytest
 from xml.etree import ElementTree
@@ -113,3 +120,89 @@ def test_rdt_perf_pmu_probe(tmp_path):
 def test_software_event_probe_opens_a_real_event():
     # Every Linux kernel has the cpu-clock software event.
     assert hostprobe.software_events().ok
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+
+
+def test_console_scripts():
+    """One command; the old Gnocchi one is an alias into it."""
+    parser = configparser.ConfigParser()
+    parser.read(os.path.join(ROOT, 'setup.cfg'))
+    scripts = dict(
+        line.replace(' ', '').split('=') for line in
+        parser.get('entry_points', 'console_scripts').split('\n') if line)
+    assert scripts == {
+        'ceilometer-perf': 'ceilometer_perf.cmd.cli:main',
+        'ceilometer-perf-gnocchi': 'ceilometer_perf.cmd.cli:gnocchi_alias'}
+    for target in scripts.values():
+        module, function = target.split(':')
+        assert callable(getattr(importlib.import_module(module), function))
+        assert not module.startswith('ceilometer_perf.ops')
+
+
+@pytest.mark.parametrize('argv', [
+    ['poll', '--help'], ['check', '--help'], ['merge-polling', '--help'],
+    ['gnocchi', 'merge', '--help'], ['gnocchi', 'mapping', '--help'],
+    ['perf-events', '--help']])
+def test_subcommands(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 0
+    usage = capsys.readouterr().out
+    assert usage.startswith('usage: ceilometer-perf ' + ' '.join(argv[:-1]))
+    if 'merge' in ' '.join(argv):
+        for option in ('--check', '--diff', '--no-backup'):
+            assert option in usage
+    if argv[:2] == ['gnocchi', 'merge']:
+        assert '--rate-policy' in usage and '--gauge-policy' in usage
+
+
+# What an offline subcommand must not load: libvirt, Ceilometer's polling
+# machinery (any of Ceilometer), the agent's reader and pollsters.
+_LOADED = """
+import sys
+from ceilometer_perf.cmd import cli
+code = cli.main(sys.argv[1:], out=open(__import__('os').devnull, 'w'))
+print(code, ' '.join(sorted(
+    m for m in sys.modules
+    if m.split('.')[0] in ('libvirt', 'ceilometer') or m in (
+        'ceilometer_perf.reader', 'ceilometer_perf.pollsters',
+        'ceilometer_perf.ops.localagent'))))
+"""
+
+@pytest.mark.parametrize('argv', [
+    ['gnocchi', 'mapping'],
+    ['gnocchi', 'merge', '--check', '{tmp}/gnocchi_resources.yaml'],
+    ['merge-polling', '--check', '{tmp}/polling.yaml'],
+    ['perf-events'],
+], ids=lambda argv: ' '.join(argv[:2]))
+def test_offline_subcommands_load_no_libvirt(argv, tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.run(
+        [sys.executable, '-c', _LOADED] +
+        [a.format(tmp=tmp_path) for a in argv],
+        capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    code, _, loaded = proc.stdout.strip().partition(' ')
+    assert code in ('0', '1')
+    assert loaded == ''
+
+
+def test_deprecated_alias_as_installed(tmp_path):
+    """What pip's `ceilometer-perf-gnocchi` script runs."""
+    path = tmp_path / 'gnocchi_resources.yaml'
+    proc = subprocess.run(
+        [sys.executable, '-c', 'import sys\n'
+         'from ceilometer_perf.cmd.cli import gnocchi_alias\n'
+         'sys.exit(gnocchi_alias())', 'merge', str(path)],
+        capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PYTHONPATH=ROOT))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        'ceilometer-perf-gnocchi is deprecated and will be removed: use '
+        '`ceilometer-perf gnocchi merge` (or `ceilometer-perf gnocchi '
+        'mapping`)']
+    assert "created from Ceilometer's packaged" in proc.stdout
+    assert 'perf.event.cpu_clock:' in path.read_text()
