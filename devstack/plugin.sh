@@ -52,7 +52,7 @@ function configure_ceilometer_perf_gnocchi {
     if ! is_service_enabled gnocchi-api; then
         return 0
     fi
-    "$(get_python_exec_prefix)/ceilometer-perf-gnocchi" merge \
+    "$(ceilometer_perf_bin)" gnocchi merge \
         "$CEILOMETER_CONF_DIR/gnocchi_resources.yaml" \
         || die $LINENO "merging gnocchi_resources.yaml failed"
 }

@@ -18,6 +18,7 @@ setup_develop, ...); the plugin runs the real `ceilometer-perf` command.
 
 import configparser
 import os
+import stat
 import subprocess
 import sys
 
@@ -32,6 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 SHIM = os.path.join(ROOT, 'tests', 'devstack', 'shim.sh')
 
 OPERATOR_POLLING = """\
+# The site's polling: devstack must keep this comment.
 sources:
   - name: some_pollsters
     interval: 300
@@ -50,14 +52,20 @@ def env(tmp_path):
     conf_dir = tmp_path / 'etc-ceilometer'
     conf_dir.mkdir()
     (conf_dir / 'polling.yaml').write_text(OPERATOR_POLLING)
+    os.chmod(conf_dir / 'polling.yaml', 0o640)
     nova = tmp_path / 'nova-cpu.conf'
     nova.write_text('[DEFAULT]\ndebug = True\n\n[libvirt]\nvirt_type = qemu\n')
-    return {'DEST': str(tmp_path), 'CEILOMETER_CONF_DIR': str(conf_dir),
-            'NOVA_CPU_CONF': str(nova), 'NOVA_CONF': '/nonexistent',
-            'SHIM_LOG': str(tmp_path / 'shim.log'),
-            'SHIM_BIN': os.path.dirname(sys.executable),
-            'ENABLED_SERVICES': 'n-cpu,ceilometer-acompute',
-            'PATH': os.environ['PATH'], 'HOME': str(tmp_path)}
+    env = {'DEST': str(tmp_path), 'CEILOMETER_CONF_DIR': str(conf_dir),
+           'NOVA_CPU_CONF': str(nova), 'NOVA_CONF': '/nonexistent',
+           'SHIM_LOG': str(tmp_path / 'shim.log'),
+           'SHIM_BIN': os.path.dirname(sys.executable),
+           'ENABLED_SERVICES': 'n-cpu,ceilometer-acompute',
+           'PATH': os.environ['PATH'], 'HOME': str(tmp_path)}
+    # The command runs the package under test (a checkout on PYTHONPATH),
+    # not whichever one is installed.
+    if os.environ.get('PYTHONPATH'):
+        env['PYTHONPATH'] = os.environ['PYTHONPATH']
+    return env
 
 
 def phase(env, *args, **overrides):
@@ -104,6 +112,10 @@ def test_post_config_auto_events_and_polling_merge(env):
     backups = [n for n in os.listdir(env['CEILOMETER_CONF_DIR'])
                if n.endswith('.bak')]
     assert len(backups) == 1
+    # Only lines added: the operator's comment and mode stay.
+    with open(polling_path) as f:
+        assert f.read().startswith(OPERATOR_POLLING)
+    assert stat.S_IMODE(os.stat(polling_path).st_mode) == 0o640
 
     # Idempotent: a second run changes nothing and writes no backup.
     with open(polling_path) as f:
@@ -148,9 +160,11 @@ def test_bashate_clean():
 
 def test_gnocchi_mapping_merged_when_gnocchi_runs(env):
     from ceilometer_perf import catalogue
-    phase(env, 'stack', 'post-config',
-          ENABLED_SERVICES='n-cpu,gnocchi-api',
-          CEILOMETER_PERF_ENABLED_PERF_EVENTS='')
+    proc = phase(env, 'stack', 'post-config',
+                 ENABLED_SERVICES='n-cpu,gnocchi-api',
+                 CEILOMETER_PERF_ENABLED_PERF_EVENTS='')
+    # The current command, not the deprecated ceilometer-perf-gnocchi.
+    assert 'deprecated' not in proc.stderr
     path = os.path.join(env['CEILOMETER_CONF_DIR'], 'gnocchi_resources.yaml')
     with open(path) as f:
         mapping = yaml.safe_load(f)
