@@ -155,30 +155,32 @@ def test_owner_survives(merge):
         assert (st.st_uid, st.st_gid) == (4242, 4343), p
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason='chown needs root')
-def test_an_owner_that_cannot_be_kept_stops_the_merge(merge, monkeypatch):
-    run, path, original, _merged = merge
-    os.chown(path, os.getuid() + 1, os.getgid())
+# What breaks -> (the os function that fails, its error, the message).
+FAILURES = {
+    'owner-not-kept': ('chown', PermissionError(1, 'Operation not '
+                                                'permitted'),
+                       'cannot keep its owner'),
+    'disk-full': ('fsync', OSError(28, 'No space left on device'),
+                  'No space left on device'),
+}
 
-    def chown(*args):
-        raise PermissionError(1, 'Operation not permitted')
-    monkeypatch.setattr(os, 'chown', chown)
+
+@pytest.mark.parametrize('failure', sorted(FAILURES))
+def test_a_failed_merge_changes_nothing_and_leaves_no_debris(
+        failure, merge, monkeypatch):
+    run, path, original, _merged = merge
+    function, error, message = FAILURES[failure]
+    if function == 'chown':
+        if os.geteuid() != 0:
+            pytest.skip('chown needs root')
+        os.chown(path, os.getuid() + 1, os.getgid())
+
+    def fail(*args):
+        raise error
+    monkeypatch.setattr(os, function, fail)
     code, out = run()
     assert code == 2
-    assert 'cannot keep its owner' in out.err
-    assert path.read_text() == original
-    assert _others(path) == []
-
-
-def test_a_failed_write_leaves_the_file_and_no_debris(merge, monkeypatch):
-    run, path, original, _merged = merge
-
-    def fsync(fd):
-        raise OSError(28, 'No space left on device')
-    monkeypatch.setattr(os, 'fsync', fsync)
-    code, out = run()
-    assert code == 2
-    assert 'No space left on device' in out.err
+    assert message in out.err
     assert path.read_text() == original
     assert _others(path) == []
 
