@@ -32,6 +32,7 @@ import difflib
 import os
 import stat
 import tempfile
+import typing
 
 import yaml
 
@@ -195,7 +196,7 @@ class Outcome:
     existed: bool
     before: str         # the file's text, '' when there was none
     after: str          # the merged text
-    backup: str = None  # path of the backup written, if any
+    backup: typing.Optional[str] = None  # the backup written, if any
     written: bool = False
 
     @property
@@ -299,16 +300,19 @@ def write(path, text, before=None, backup=True):
     return saved
 
 
-def merge_file(path, merge, start=str, check=False, backup=True):
+def merge_file(path, merge, start=None, check=False, backup=True):
     """Run merge(text) -> (new text, info) on the file at `path`.
 
-    A missing file starts as start() (default: empty).  The file is
+    A missing file starts as start(), or empty.  The file is
     written only when the merge changes it and `check` is False.
     Returns (Outcome, info).
     """
     existed = os.path.exists(path)
     before = _read(path) if existed else ''
-    after, info = merge(before if existed else start())
+    text = before
+    if not existed and start is not None:
+        text = start()
+    after, info = merge(text)
     outcome = Outcome(path, existed, before, after)
     if outcome.changed and not check:
         outcome.backup = write(path, after, before, backup=backup)
