@@ -263,12 +263,25 @@ def _staged(directory, text, like):
         raise
 
 
-def _sync_directory(directory):
-    fd = os.open(directory, os.O_RDONLY)
+def _rename(staged, path):
+    """os.replace, the staged file removed when it fails."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        os.replace(staged, path)
+    except BaseException:
+        os.unlink(staged)
+        raise
+
+
+def _sync_directory(directory):
+    """Make the rename durable; the merge is done either way."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def write(path, text, before=None, backup=True):
@@ -289,13 +302,12 @@ def write(path, text, before=None, backup=True):
             if before is None:
                 before = _read(target)
             saved = backup_path(path)
-            os.replace(_staged(os.path.dirname(os.path.abspath(saved)),
-                               before, like), saved)
-        os.replace(staged, target)
+            _rename(_staged(os.path.dirname(os.path.abspath(saved)),
+                            before, like), saved)
     except BaseException:
-        if os.path.exists(staged):
-            os.unlink(staged)
+        os.unlink(staged)
         raise
+    _rename(staged, target)
     _sync_directory(directory)
     return saved
 

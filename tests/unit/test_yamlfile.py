@@ -162,6 +162,8 @@ FAILURES = {
                        'cannot keep its owner'),
     'disk-full': ('fsync', OSError(28, 'No space left on device'),
                   'No space left on device'),
+    'rename-refused': ('replace', OSError(1, 'Operation not permitted'),
+                       'Operation not permitted'),
 }
 
 
