@@ -243,7 +243,7 @@ def test_missing_polling_file_gets_just_our_sources(tmp_path, capsys):
 def test_unknown_option_is_an_error(command, tmp_path, capsys):
     path = tmp_path / 'x.yaml'
     with pytest.raises(SystemExit) as exc:
-        cli.main(command + ['--config-file', 'x', str(path)])
+        cli.main(command + ['--config-file=x', str(path)])
     assert exc.value.code == 2
     assert 'unrecognized arguments' in capsys.readouterr().err
     assert not path.exists()
