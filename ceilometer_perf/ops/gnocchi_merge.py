@@ -152,25 +152,27 @@ def _edits(root, merged, missing, result):
     edits = yamlfile.Edits(MARK)
     if root is None:
         # Nothing but comments: the merged data goes below them.
-        edits.extend_mapping(None, merged)
+        edits.extend_document(None, merged)
         return edits
     resources = yamlfile.value_of(root, 'resources')
     if result.added_resource:
         if resources is None:
-            edits.extend_mapping(root, {'resources': [
+            edits.extend_document(root, {'resources': [
                 _instance_entry(merged)]})
         else:
             edits.extend_sequence(resources, [_instance_entry(merged)])
     elif missing:
+        # Not found when the entry is built by YAML merge keys or
+        # aliases: then the edits fail and the file is written whole.
         entry = next(
-            item for item in resources.value
-            if getattr(yamlfile.value_of(item, 'resource_type'), 'value',
-                       None) == gnocchi.RESOURCE_TYPE)
+            (item for item in resources.value
+             if getattr(yamlfile.value_of(item, 'resource_type'), 'value',
+                        None) == gnocchi.RESOURCE_TYPE), None)
         edits.extend_mapping(yamlfile.value_of(entry, 'metrics'), missing)
     if result.added_policies:
         policies = yamlfile.value_of(root, 'archive_policies')
         if policies is None:
-            edits.extend_mapping(
+            edits.extend_document(
                 root, {'archive_policies': result.added_policies})
         else:
             edits.extend_sequence(policies, result.added_policies)

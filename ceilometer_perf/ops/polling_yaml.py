@@ -114,7 +114,7 @@ def merge_text(text):
     edits = yamlfile.Edits(MARK)
     sources = yamlfile.value_of(root, 'sources')
     if sources is None:
-        edits.extend_mapping(root, {'sources': new})
+        edits.extend_document(root, {'sources': new})
     else:
         edits.extend_sequence(sources, new)
     new_text, rewritten = yamlfile.merged_text(text, edits, merged, MARK)

@@ -141,13 +141,15 @@ class Edits:
         return self._insert(last_line(node) + 1, node.start_mark.column,
                             list(items))
 
-    def extend_mapping(self, node, entries):
-        """Add the keys of `entries` to a block mapping.
-
-        None is the root of an empty document: the keys go at its end.
-        """
-        if node is None:
+    def extend_document(self, root, entries):
+        """Add top-level keys; `root` None is an empty document (nothing
+        or only comments), and the keys go at its end."""
+        if root is None:
             return self._insert(None, 0, dict(entries))
+        return self.extend_mapping(root, entries)
+
+    def extend_mapping(self, node, entries):
+        """Add the keys of `entries` to a block mapping."""
         if not _is_block(node, yaml.MappingNode):
             self.ok = False
             return False

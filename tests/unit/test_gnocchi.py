@@ -263,6 +263,26 @@ def test_layouts_not_extended_in_place_are_rewritten_right(text, tmp_path,
     assert not gnocchi_merge.merge_text(result.text).changed
 
 
+@pytest.mark.parametrize('text', [
+    # the instance resource without a metrics key
+    'resources:\n  - resource_type: instance\n    attributes:\n'
+    '      host: resource_metadata.host\n',
+    # the instance resource built by a YAML merge key
+    'base: &base\n  resource_type: instance\n  attributes:\n'
+    '    host: resource_metadata.host\nresources:\n  - <<: *base\n',
+], ids=['no-metrics-key', 'merge-key'])
+def test_entries_not_extended_in_place_are_rewritten_right(text, tmp_path,
+                                                           conf):
+    result = gnocchi_merge.merge_text(text)
+    assert result.rewritten and not result.added_resource
+    seen, _ = ceilometer_reads(result.text, tmp_path, conf)
+    for meter in catalogue.METERS:
+        assert seen[meter.name] == ('instance', expected_policy(meter))
+    [instance] = yaml.safe_load(result.text)['resources']
+    assert instance['attributes'] == {'host': 'resource_metadata.host'}
+    assert not gnocchi_merge.merge_text(result.text).changed
+
+
 @pytest.mark.parametrize('text', ['- just\n- a list\n', 'resources: 3\n',
                                   'a: [unclosed\n'])
 def test_not_a_resources_file(text):
