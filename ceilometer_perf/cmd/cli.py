@@ -260,8 +260,9 @@ def build_parser():
         prog='ceilometer-perf',
         description='See what ceilometer-perf reports on this host, and '
                     'why a meter is missing.',
-        epilog='Other options (--config-file, --config-dir, --debug) are '
-               "passed to Ceilometer's configuration.")
+        epilog='Other options of poll and check (--config-file, '
+               "--config-dir, --debug) are passed to Ceilometer's "
+               'configuration.')
     sub = parser.add_subparsers(dest='command')
     sub.required = True
     poll = sub.add_parser('poll', help='poll the local instances and print '
@@ -305,10 +306,12 @@ def build_parser():
     cmd_merge.add_options(gnocchi_merge)
     gnocchi_merge.add_argument(
         '--rate-policy', default=gnocchi_mapping.RATE_POLICY,
+        metavar='POLICY',
         help='archive policy of the cumulative meters (default '
              '%(default)s)')
     gnocchi_merge.add_argument(
         '--gauge-policy', default=gnocchi_mapping.GAUGE_POLICY,
+        metavar='POLICY',
         help='archive policy of the gauges (default %(default)s)')
     gnocchi_merge.set_defaults(offline=cmd_merge.gnocchi_merge)
     sub.add_parser('perf-events',
