@@ -25,7 +25,7 @@
 # `start` writes DIR/services.env (URLs, ports).  The polling agent reads
 # DIR/polling.yaml if the caller wrote one, else etc/ceilometer/
 # polling.yaml.  The gnocchi_resources.yaml is Ceilometer's packaged one
-# merged with `ceilometer-perf-gnocchi merge`, the operator's path.
+# merged with `ceilometer-perf gnocchi merge`, the operator's path.
 #
 # Each daemon runs in its own session under `tini -s` (PID 1 here reaps no
 # orphans); `stop` ends each session, whatever happened before.
@@ -263,7 +263,7 @@ configure_ceilometer() {
     fi
     # The operator's step: merge our mapping into the file the publisher
     # reads (here created from Ceilometer's packaged one).
-    "$VENV/bin/ceilometer-perf-gnocchi" merge \
+    "$VENV/bin/ceilometer-perf" gnocchi merge \
         "$etc/gnocchi_resources.yaml" >"$DIR/log/merge.out"
     cat >"$etc/pipeline.yaml" <<EOF
 ---

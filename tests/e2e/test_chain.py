@@ -14,7 +14,7 @@
 
 Chain: ceilometer-polling (our pollsters) -> RabbitMQ ->
 ceilometer-agent-notification -> Gnocchi publisher (gnocchi_resources.yaml
-= Ceilometer's packaged file merged by `ceilometer-perf-gnocchi merge`)
+= Ceilometer's packaged file merged by `ceilometer-perf gnocchi merge`)
 -> gnocchi-api -> gnocchi-metricd -> PostgreSQL + file storage.
 """
 
