@@ -47,6 +47,9 @@ class Guest:
     nova_metadata: bool = True
     memory_mib: int = 40
     uuid: str = None
+    # The Keystone ids in <nova:owner>; project_id None: no <nova:owner>.
+    project_id: str = PROJECT_ID
+    user_id: str = USER_ID
 
     def __post_init__(self):
         if self.uuid is None:
@@ -73,7 +76,13 @@ def _metadata(guest):
     if not guest.nova_metadata:
         return ''
     esc = saxutils.escape
-    specs = ''
+    specs = owner = ''
+    if guest.project_id is not None:
+        owner = """
+      <nova:owner>
+        <nova:user uuid="%s">demo</nova:user>
+        <nova:project uuid="%s">demo</nova:project>
+      </nova:owner>""" % (esc(guest.user_id), esc(guest.project_id))
     if guest.flavor_pmu is not None:
         specs = ('<nova:extraSpecs><nova:extraSpec name="hw:pmu">%s'
                  '</nova:extraSpec></nova:extraSpecs>' % esc(guest.flavor_pmu))
@@ -90,15 +99,11 @@ def _metadata(guest):
         <nova:ephemeral>0</nova:ephemeral>
         <nova:vcpus>1</nova:vcpus>
         %(specs)s
-      </nova:flavor>
-      <nova:owner>
-        <nova:user uuid="%(user)s">demo</nova:user>
-        <nova:project uuid="%(project)s">demo</nova:project>
-      </nova:owner>
+      </nova:flavor>%(owner)s
     </nova:instance>
   </metadata>""" % {'ns': NOVA_NS, 'name': esc(guest.name),
                     'mem': guest.memory_mib, 'specs': specs,
-                    'user': USER_ID, 'project': PROJECT_ID}
+                    'owner': owner}
 
 
 def domain_xml(guest):
