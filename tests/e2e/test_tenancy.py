@@ -184,7 +184,7 @@ def test_a_forged_project_filter_finds_nothing(reader, owner, tenants,
          'search all resources, project_id=%s' % owner, {'json': forged}),
         ('POST', 'v1/search/resource/instance',
          'search instances, filter string project_id=%s' % owner,
-         {'params': {'filter': 'project_id=%s' % victim}}),
+         {'params': {'filter': "project_id='%s'" % victim}}),
         ('POST', 'v1/search/resource/instance',
          'search instances, id in %s\'s' % owner, {'json': by_id}),
         ('POST', 'v1/aggregates', 'aggregates, search project_id=%s'
