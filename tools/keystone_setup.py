@@ -73,15 +73,15 @@ class Keystone:
         self.token = headers['X-Subject-Token']
 
     def find_or_create(self, kind, name, body, **filters):
-        """The id of the `kind` (e.g. 'projects') called `name`."""
+        """(id, created) of the `kind` (e.g. 'projects') called `name`."""
         query = '&'.join(['name=%s' % name] +
                          ['%s=%s' % kv for kv in sorted(filters.items())])
         _, found = self.call('GET', '/v3/%s?%s' % (kind, query))
         if found[kind]:
-            return found[kind][0]['id']
+            return found[kind][0]['id'], False
         body = dict(body, name=name)
         _, made = self.call('POST', '/v3/' + kind, {kind[:-1]: body})
-        return made[kind[:-1]]['id']
+        return made[kind[:-1]]['id'], True
 
     def grant(self, project_id, user_id, role_id):
         self.call('PUT', '/v3/projects/%s/users/%s/roles/%s' % (
@@ -119,29 +119,30 @@ def provision(keystone, gnocchi_url, passwords):
     `passwords`: {user: password}; a user found (a second run) gets it.
     """
     out = {}
-    roles = {name: keystone.find_or_create('roles', name, {})
+    roles = {name: keystone.find_or_create('roles', name, {})[0]
              for name in ('admin', 'member', 'reader', 'service')}
     projects = {name: keystone.find_or_create(
         'projects', name, {'domain_id': DOMAIN,
                            'description': 'ceilometer-perf e2e'},
-        domain_id=DOMAIN)
+        domain_id=DOMAIN)[0]
         for name in ('service',) + TENANTS}
     for user, (project, role) in USERS.items():
         password = passwords[user]
-        user_id = keystone.find_or_create(
+        user_id, created = keystone.find_or_create(
             'users', user, {'domain_id': DOMAIN, 'password': password,
                             'default_project_id': projects[project]},
             domain_id=DOMAIN)
-        # Found (a second run): the password given now.
-        keystone.call('PATCH', '/v3/users/' + user_id,
-                      {'user': {'password': password}})
+        if not created:
+            # Found (a second run): the password given now.
+            keystone.call('PATCH', '/v3/users/' + user_id,
+                          {'user': {'password': password}})
         keystone.grant(projects[project], user_id, roles[role])
         key = user.split('-')[0].upper()
         out[key + '_USER_ID'] = user_id
     for project, project_id in projects.items():
         out[project.upper() + '_PROJECT_ID'] = project_id
-    service_id = keystone.find_or_create('services', 'gnocchi',
-                                         {'type': 'metric'}, type='metric')
+    service_id, _ = keystone.find_or_create(
+        'services', 'gnocchi', {'type': 'metric'}, type='metric')
     _, existing = keystone.call('GET', '/v3/endpoints?service_id=%s'
                                 % service_id)
     have = {e['interface'] for e in existing['endpoints']}
