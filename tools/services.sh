@@ -368,25 +368,17 @@ start_all() {
     GNOCCHI_URL=http://127.0.0.1:$GNOCCHI_PORT
     KEYSTONE_URL=http://127.0.0.1:$KEYSTONE_PORT
     new_passwords
+    TRANSPORT_URL=rabbit://guest:guest@127.0.0.1:$AMQP_PORT/
+    CEILOMETER_CONF=$DIR/ceilometer/ceilometer.conf
+    # Passwords in it: readable by root only.
     (umask 077 && : >"$DIR/services.env")
-    cat >>"$DIR/services.env" <<EOF
-KEYSTONE_PORT=$KEYSTONE_PORT
-KEYSTONE_URL=$KEYSTONE_URL
-ADMIN_PASSWORD=$ADMIN_PASSWORD
-ALPHA_PASSWORD=$ALPHA_PASSWORD
-BETA_PASSWORD=$BETA_PASSWORD
-CEILOMETER_PASSWORD=$CEILOMETER_PASSWORD
-GNOCCHI_PASSWORD=$GNOCCHI_PASSWORD
-PG_PORT=$PG_PORT
-AMQP_PORT=$AMQP_PORT
-DIST_PORT=$DIST_PORT
-EPMD_PORT=$EPMD_PORT
-GNOCCHI_PORT=$GNOCCHI_PORT
-GNOCCHI_URL=$GNOCCHI_URL
-TRANSPORT_URL=rabbit://guest:guest@127.0.0.1:$AMQP_PORT/
-E2E_HOST=$E2E_HOST
-CEILOMETER_CONF=$DIR/ceilometer/ceilometer.conf
-EOF
+    local var
+    for var in PG_PORT AMQP_PORT DIST_PORT EPMD_PORT GNOCCHI_PORT \
+            GNOCCHI_URL KEYSTONE_PORT KEYSTONE_URL TRANSPORT_URL E2E_HOST \
+            CEILOMETER_CONF ADMIN_PASSWORD ALPHA_PASSWORD BETA_PASSWORD \
+            CEILOMETER_PASSWORD GNOCCHI_PASSWORD; do
+        echo "$var=${!var}"
+    done >>"$DIR/services.env"
     local t0=$SECONDS
     # RabbitMQ and Keystone boot slowest: start them first, the rest
     # meanwhile.
