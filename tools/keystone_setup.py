@@ -73,15 +73,22 @@ class Keystone:
         self.token = headers['X-Subject-Token']
 
     def find_or_create(self, kind, name, body, **filters):
-        """(id, created) of the `kind` (e.g. 'projects') called `name`."""
+        """(id, created) of the `kind` (e.g. 'projects') called `name`.
+
+        Creates first, looks up on a conflict: on a fresh Keystone one
+        request (each costs seconds on a busy test host).
+        """
+        try:
+            _, made = self.call('POST', '/v3/' + kind,
+                                {kind[:-1]: dict(body, name=name)})
+            return made[kind[:-1]]['id'], True
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:
+                raise
         query = '&'.join(['name=%s' % name] +
                          ['%s=%s' % kv for kv in sorted(filters.items())])
         _, found = self.call('GET', '/v3/%s?%s' % (kind, query))
-        if found[kind]:
-            return found[kind][0]['id'], False
-        body = dict(body, name=name)
-        _, made = self.call('POST', '/v3/' + kind, {kind[:-1]: body})
-        return made[kind[:-1]]['id'], True
+        return found[kind][0]['id'], False
 
     def grant(self, project_id, user_id, role_id):
         self.call('PUT', '/v3/projects/%s/users/%s/roles/%s' % (
@@ -141,8 +148,14 @@ def provision(keystone, gnocchi_url, passwords):
         out[key + '_USER_ID'] = user_id
     for project, project_id in projects.items():
         out[project.upper() + '_PROJECT_ID'] = project_id
-    service_id, _ = keystone.find_or_create(
-        'services', 'gnocchi', {'type': 'metric'}, type='metric')
+    # Service names are not unique in Keystone: look up first.
+    _, found = keystone.call('GET', '/v3/services?type=metric')
+    if found['services']:
+        service_id = found['services'][0]['id']
+    else:
+        _, made = keystone.call('POST', '/v3/services', {'service': {
+            'name': 'gnocchi', 'type': 'metric'}})
+        service_id = made['service']['id']
     _, existing = keystone.call('GET', '/v3/endpoints?service_id=%s'
                                 % service_id)
     have = {e['interface'] for e in existing['endpoints']}
