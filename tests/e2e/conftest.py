@@ -105,8 +105,8 @@ def _destroy(conn, guests):
 @pytest.fixture(scope='session')
 def tenants(services):
     """{tenant: {'project_id', 'user_id', 'user', 'project', 'password'}}
-    of alpha
-    and beta, and of the admin (project admin)."""
+    of alpha and beta; 'admin': the cloud admin's user, project and
+    password."""
     got = {t: {'project_id': services[t.upper() + '_PROJECT_ID'],
                'user_id': services[t.upper() + '_USER_ID'],
                'user': t + '-member', 'project': t,
@@ -118,7 +118,7 @@ def tenants(services):
 
 
 @pytest.fixture(scope='session')
-def tenant_of(tenants):
+def tenant_of():
     """{uuid: tenant} of the e2e guests."""
     return {guest.uuid: tenant for tenant, guest in GUESTS}
 
