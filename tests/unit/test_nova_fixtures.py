@@ -49,30 +49,15 @@ FLAVOR_CHILDREN = {
 }
 NEVER_FROM_NOVA = ('cmt', 'mbmt', 'mbml')
 
-# Product bugs these fixtures reveal (not fixed here): case -> reason.
-VPMU_BUGS = {
-    'aarch64-unset-custom': (
-        "vpmu.parse_domain_xml infers no vPMU for cpu mode 'custom' "
-        "whatever the model and architecture; nova's custom mode on "
-        "aarch64 uses model 'max', which QEMU gives a PMU"),
-}
-
-
 def _cases():
     for version in INDEX['nova_versions']:
         for name in sorted(INDEX['cases']):
             yield version, name
 
 
-def _params(bugs=None):
-    params = []
-    for version, name in _cases():
-        marks = ()
-        if bugs and name in bugs:
-            marks = pytest.mark.xfail(strict=True, reason=bugs[name])
-        params.append(pytest.param(version, name, marks=marks,
-                                   id='%s-%s' % (version, name)))
-    return params
+def _params():
+    return [pytest.param(version, name, id='%s-%s' % (version, name))
+            for version, name in _cases()]
 
 
 def _text(version, name):
@@ -112,7 +97,7 @@ def test_header_names_version_and_case(version, name):
     assert first.endswith('-->')
 
 
-@pytest.mark.parametrize('version,name', _params(VPMU_BUGS))
+@pytest.mark.parametrize('version,name', _params())
 def test_vpmu_state_and_provenance(version, name):
     want = _facts(version, name)['vpmu']
     state = vpmu.parse_domain_xml(_text(version, name))
