@@ -136,3 +136,33 @@ def test_domain_vanished_before_xml_read(make_host):
     samples = poll(host, 'perf.vpmu',
                    [fakes.instance('u-1'), fakes.instance('u-2')])
     assert [s.resource_id for s in samples] == ['u-2']
+
+
+def test_hints_restart_nova_compute_then_hard_reboot():
+    from ceilometer_perf import catalogue
+    from ceilometer_perf import hints
+    for kind in (catalogue.HARDWARE, catalogue.SOFTWARE):
+        text = hints.ENABLE_EVENT[kind]
+        assert 'restart nova-compute' in text
+        assert text.index('restart nova-compute') < text.index(
+            'hard reboot')
+    # cmt / mbmt / mbml: never sent to nova.
+    assert 'resctrl' in hints.ENABLE_EVENT[catalogue.RDT]
+    assert 'add it' not in hints.ENABLE_EVENT[catalogue.RDT]
+
+
+def test_check_never_offers_rdt_events_to_nova():
+    from ceilometer_perf import catalogue
+    from ceilometer_perf.ops import diagnosis
+    from ceilometer_perf.ops import hostprobe
+    host = {'hardware_pmu': {'ok': True, 'detail': ''},
+            'rdt_perf_pmu': {'ok': True, 'detail': 'intel_cqm present'},
+            'resctrl_problems': {}}
+    for meter in catalogue.METERS:
+        if set(meter.events) & set(catalogue.RDT_EVENTS):
+            reason, fix = diagnosis.explain(
+                meter, host, [{'name': 'a', 'perf_events_counted': []}])
+            assert 'add cmt' not in fix and 'add mbm' not in fix, fix
+            assert 'resctrl' in fix
+    assert not set(hostprobe.countable_perf_events()) & set(
+        catalogue.RDT_EVENTS)
