@@ -21,6 +21,10 @@
 #   tools/run-tests.sh unit         lint + unit tests only (seconds)
 #   tools/run-tests.sh functional   lint + functional tests
 #   tools/run-tests.sh e2e          lint + end-to-end tests (Gnocchi chain)
+#   tools/run-tests.sh matrix       lint + the core functional tests and the
+#                                   demo's poll under every Ceilometer
+#                                   release requirements.txt admits
+#                                   (tools/matrix.sh)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -40,7 +44,7 @@ echo "== docs: doc/source -> doc/build/html"
 case "$SUITE" in
     unit) paths="tests/unit tests/devstack" ;;
     functional) paths="tests/functional" ;;
-    e2e) paths="" ;;
+    e2e|matrix) paths="" ;;
     all) paths="tests/unit tests/devstack tests/functional" ;;
     *) echo "unknown suite: $SUITE" >&2; exit 2 ;;
 esac
@@ -56,5 +60,13 @@ case "$SUITE" in
         echo "== tests: tests/e2e"
         CEILOMETER_PERF_VENV=$VENV "$VENV/bin/python" -m pytest \
             -p no:cacheprovider -ra tests/e2e
+        ;;
+esac
+case "$SUITE" in
+    all|matrix)
+        echo "== matrix: Ceilometer releases (tools/matrix.sh)"
+        start=$(date +%s)
+        tools/matrix.sh run
+        echo "== matrix: $(( $(date +%s) - start )) s"
         ;;
 esac
