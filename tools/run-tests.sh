@@ -13,7 +13,8 @@
 
 # The project's test command (README, .ci/run): installs what the tests
 # need on a Debian machine, then runs lint (with the docs build), unit and
-# functional tests, and then, as a separate stage, the end-to-end tests.  The functional and
+# functional tests, and then, as separate stages, the end-to-end tests and
+# the Ceilometer release matrix.  The functional and
 # end-to-end tests start libvirtd (and the Gnocchi chain) themselves and
 # stop what they start.
 #
