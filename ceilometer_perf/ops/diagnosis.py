@@ -214,39 +214,46 @@ def explain(meter, host, instances):
     return ('no sample from the plugin (see the polling agent log)', '')
 
 
-def nova_api_use(release, instances):
+def nova_api_use(release, instances, fetch_extra_metadata=None):
     """How Ceilometer's discovery uses the Nova API on this host, or None.
 
-    Ceilometer >= 27 asks only for instances whose XML lacks the flavor id
-    (nova < 32 wrote it): a flavor lookup by name.  Before 27 it asks
-    about every instance (servers.get; on 25 and 26 with [compute]
-    fetch_extra_metadata, on by default there).  If the call fails,
-    Ceilometer discovers no instance at all on this host that cycle.
+    Ceilometer 24 asks about every instance (servers.get).  From 25 on it
+    does so only with [compute] fetch_extra_metadata (default on in 25
+    and 26, off from 27; None here means the release's default), and
+    otherwise only for instances whose XML lacks the flavor id (nova < 32
+    wrote it): a flavor lookup by name.  If the call fails, Ceilometer
+    discovers no instance at all on this host that cycle.
     """
     pollable = [i for i in instances if i['running'] and i['discoverable']]
     old = [i['name'] for i in pollable if i['from_nova_api']]
-    ceilometer = ceilometer_version(release)
+    ceilometer = ceilometer_version(release) or CEILOMETER_LOCAL_ONLY
     release = release or 'unknown'
-    if ceilometer and ceilometer >= CEILOMETER_LOCAL_ONLY:
-        if not old:
+    unreachable = ('If Keystone or Nova cannot be reached, Ceilometer '
+                   'discovers no instance on this host.')
+    if ceilometer < (25, 0):
+        every, why = True, ''
+    else:
+        if fetch_extra_metadata is None:
+            fetch_extra_metadata = ceilometer < CEILOMETER_LOCAL_ONLY
+        every = fetch_extra_metadata
+        why = (' ([compute] fetch_extra_metadata is on; with it off, only '
+               'for instances without a flavor id)')
+    if every:
+        if not pollable:
             return None
-        return {'instances': old, 'text': (
-            'Ceilometer %s asks the Nova API (flavor lookup by name, with '
-            'the [service_credentials] of ceilometer.conf) for the flavor '
-            'id of %d instance(s) whose XML nova < 32 (2025.1 or older) '
-            'wrote; a hard reboot under nova >= 32 writes the id. If '
-            'Keystone or Nova cannot be reached, Ceilometer discovers no '
-            'instance on this host.' % (release, len(old)))}
-    if not pollable:
+        return {'instances': [i['name'] for i in pollable], 'text': (
+            'Ceilometer %s asks the Nova API (servers.get, with the '
+            '[service_credentials] of ceilometer.conf) about every '
+            'instance, whatever nova wrote%s. %s'
+            % (release, why, unreachable))}
+    if not old:
         return None
-    return {'instances': [i['name'] for i in pollable], 'text': (
-        'Ceilometer %s asks the Nova API (servers.get, with the '
-        '[service_credentials] of ceilometer.conf) about every instance, '
-        'whatever nova wrote (on 25 and 26 only with [compute] '
-        'fetch_extra_metadata = True, their default, or for instances '
-        'without a flavor id); Ceilometer 27 asks only for instances '
-        'without a flavor id. If Keystone or Nova cannot be reached, '
-        'Ceilometer discovers no instance on this host.' % release)}
+    return {'instances': old, 'text': (
+        'Ceilometer %s asks the Nova API (flavor lookup by name, with the '
+        '[service_credentials] of ceilometer.conf) for the flavor id of %d '
+        'instance(s) whose XML nova < 32 (2025.1 or older) wrote; a hard '
+        'reboot under nova >= 32 writes the id. %s'
+        % (release, len(old), unreachable))}
 
 
 def diagnose(conf, connection):
@@ -294,7 +301,9 @@ def diagnose(conf, connection):
         elif not ids:
             entry['reason'], entry['fix'] = explain(meter, host, [])
         meters.append(entry)
-    nova_api = nova_api_use(host['ceilometer'], instances)
+    nova_api = nova_api_use(
+        host['ceilometer'], instances,
+        getattr(conf.compute, 'fetch_extra_metadata', None))
     if nova_api and pollable and not any(produced.values()):
         for entry in meters:
             entry['reason'] = ('Ceilometer discovered no instance: its Nova '

@@ -291,3 +291,16 @@ def test_check_no_nova_api_section_on_27_with_new_shape_only():
     report = _report('26.0.0', ('34.0.0', 'flavor-pmu-true'))
     assert 'about every instance' in ' '.join(
         diagnosis.render(report).split())
+
+
+@pytest.mark.parametrize('release,fetch_extra,every', [
+    ('24.0.2', None, True), ('24.0.2', False, True),
+    ('25.0.0', None, True), ('26.0.0', False, False),
+    ('27.0.0', None, False), ('27.0.0', True, True)])
+def test_nova_api_use_follows_fetch_extra_metadata(release, fetch_extra,
+                                                   every):
+    instances = [_check_facts('31.0.0', 'unset-host-model'),
+                 _check_facts('34.0.0', 'unset-host-model')]
+    use = diagnosis.nova_api_use(release, instances, fetch_extra)
+    assert len(use['instances']) == (2 if every else 1)
+    assert ('about every instance' in use['text']) is every
