@@ -38,28 +38,61 @@ log() {
 }
 
 venv_of() {
-    echo ".venv-ceilometer-$1"
+    echo "${CEILOMETER_PERF_MATRIX_VENVS:-.}/.venv-ceilometer-$1"
 }
 
-install_one() {
-    local release=$1 venv stamp
+stamp_of() {
+    echo "$1/.installed-$( (cat setup.cfg requirements.txt \
+        test-requirements.txt; echo "$2") | md5sum | cut -c1-12)"
+}
+
+# Step 1, for every stale venv at once (downloads and builds dominate, two
+# cores are enough): Ceilometer and the requirements.
+install_deps() {
+    local release=$1 venv
     venv=$(venv_of "$release")
-    stamp="$venv/.installed-$( (cat setup.cfg requirements.txt \
-        test-requirements.txt; echo "$release") | md5sum | cut -c1-12)"
-    if [ -f "$stamp" ]; then
-        return 0
-    fi
-    log "Ceilometer $release into $venv (a few minutes the first time)"
+    rm -f "$venv"/.installed-*
     if [ ! -x "$venv/bin/python" ]; then
         python3 -m venv "$venv"
     fi
-    "$venv/bin/pip" install -q -e . "ceilometer==$release" \
+    "$venv/bin/pip" install -q "ceilometer==$release" -r requirements.txt \
         -r test-requirements.txt 2>&1 | grep -v "^WARNING: Location" || true
+}
+
+# Step 2, one venv after the other (the editable install writes into the
+# checkout): ceilometer-perf itself, a check, the stamp.
+install_self() {
+    local release=$1 venv
+    venv=$(venv_of "$release")
+    "$venv/bin/pip" install -q --no-deps -e . 2>&1 \
+        | grep -v "^WARNING: Location" || true
     "$venv/bin/python" -c "
 import importlib.metadata as m, ceilometer_perf.pollsters, libvirt
 assert m.version('ceilometer') == '$release', m.version('ceilometer')"
-    rm -f "$venv"/.installed-*
-    touch "$stamp"
+    touch "$(stamp_of "$venv" "$release")"
+}
+
+install_all() {
+    local release stale="" pids=""
+    for release in $RELEASES; do
+        if [ ! -f "$(stamp_of "$(venv_of "$release")" "$release")" ]; then
+            stale="$stale $release"
+        fi
+    done
+    if [ -z "$stale" ]; then
+        return 0
+    fi
+    log "Ceilometer$stale into their venvs (a few minutes the first time)"
+    for release in $stale; do
+        install_deps "$release" &
+        pids="$pids $!"
+    done
+    for pid in $pids; do
+        wait "$pid"
+    done
+    for release in $stale; do
+        install_self "$release"
+    done
 }
 
 ACTION=${1:-run}
@@ -67,9 +100,7 @@ case "$ACTION" in
     install|run) ;;
     *) echo "usage: $0 [install|run]" >&2; exit 2 ;;
 esac
-for release in $RELEASES; do
-    install_one "$release"
-done
+install_all
 if [ "$ACTION" = install ]; then
     exit 0
 fi
