@@ -315,8 +315,8 @@ def diagnose(conf, connection):
             'nova_api': nova_api, 'hostname': os.uname().nodename}
 
 
-def _request(inst):
-    """perf.vpmu's view of what nova was asked, for one instance."""
+def _request(inst, release):
+    """What the flavor / image asked for, as nova recorded it."""
     nova = inst.get('nova') or {}
     if not nova.get('records_request'):
         return 'hw:pmu / hw_pmu not recorded (nova < 32)'
@@ -327,6 +327,9 @@ def _request(inst):
             said.append('%s %s=%s (%s)' % (
                 prefix, key, request[prefix + '_hw_pmu_raw'],
                 'true' if request[prefix + '_hw_pmu'] else 'false'))
+    if said and (ceilometer_version(release) or (99,)) < (25, 0):
+        said.append('not in perf.vpmu metadata: Ceilometer < 25 does not '
+                    'read it')
     return '; '.join(said) or 'no hw:pmu / hw_pmu asked'
 
 
@@ -374,7 +377,7 @@ def render(report):
             ', '.join(inst['perf_events_enabled']) or 'none'))
         lines.append('      vPMU %s (%s, cpu mode %s); %s' % (
             'on' if v['enabled'] else 'off', v['decided_by'],
-            v['cpu_mode'], _request(inst)))
+            v['cpu_mode'], _request(inst, host.get('ceilometer'))))
     if report.get('nova_api'):
         lines += ['', 'Nova API'] + textwrap.wrap(
             report['nova_api']['text'], 78, initial_indent='  ',

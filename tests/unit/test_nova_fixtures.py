@@ -278,6 +278,8 @@ def test_check_output_both_shapes(ceilometer):
     assert 'flavor hw:pmu=yes (true)' in out
     assert 'Nova API' in out
     flat = ' '.join(out.split())
+    assert ('Ceilometer < 25 does not read it' in flat) is (
+        ceilometer == '24.0.2')
     if ceilometer == '27.0.0':
         assert 'for the flavor id of 1 instance(s)' in flat
     else:
