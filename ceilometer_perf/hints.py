@@ -41,14 +41,25 @@ class Hint(typing.NamedTuple):
     text: str
 
 
+# nova-compute reads [libvirt] enabled_perf_events only when it starts, and
+# writes the <perf> list of an instance when it (re)builds its domain XML:
+# at boot and at a hard reboot, not at a soft one.
+NOVA_RESTART = ('then restart nova-compute (it reads the option only when '
+                'it starts) and hard reboot the running instances')
+
 # How to get a perf event counted, by its event class.
 ENABLE_EVENT = {
     catalogue.HARDWARE: 'it needs a hardware PMU on the host and the event '
-                        'in nova.conf [libvirt] enabled_perf_events',
-    catalogue.SOFTWARE: 'add it to nova.conf [libvirt] enabled_perf_events',
-    catalogue.RDT: 'it needs Intel CMT/MBM perf support (kernels before '
-                   '4.14) and the event in nova.conf [libvirt] '
-                   'enabled_perf_events',
+                        'in nova.conf [libvirt] enabled_perf_events; '
+                        + NOVA_RESTART,
+    catalogue.SOFTWARE: 'add it to nova.conf [libvirt] enabled_perf_events; '
+                        + NOVA_RESTART,
+    # nova drops cmt, mbmt and mbml from enabled_perf_events on every
+    # kernel: never tell an operator to add them there.
+    catalogue.RDT: 'nova never enables it (it drops cmt, mbmt and mbml '
+                   'from enabled_perf_events, and kernels from 4.14 on '
+                   'have no such perf event): cache and memory bandwidth '
+                   'come from resctrl monitors instead',
 }
 
 HINTS = {
@@ -56,8 +67,7 @@ HINTS = {
         logging.WARNING, PER_EVENT,
         'ceilometer-perf: perf event %(event)s is not counted for instance '
         '%(instance)s (and maybe others), so %(meter)s has no sample for '
-        'it: %(enable)s; running instances need a hard reboot to pick it '
-        'up. Logged once.'),
+        'it: %(enable)s. Logged once.'),
     missing.NO_MONITOR: Hint(
         logging.WARNING, ONCE,
         'ceilometer-perf: instance %(instance)s (and maybe others) has '
