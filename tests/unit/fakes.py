@@ -26,18 +26,13 @@ from tools.fakelibvirt import RECORDS
 from tools.fakelibvirt import FakeConnection
 from tools.fakelibvirt import FakeDomain
 from tools.fakelibvirt import instance
+from tools.fakelibvirt import libvirt_error
 from tools.fakelibvirt import load
 from tools.fakelibvirt import load_cycles
 
 __all__ = ['RECORDS', 'FakeConnection', 'Hypervisor', 'broken_pipe',
            'instance', 'instances_for', 'libvirt_error', 'load',
            'load_cycles']
-
-
-def libvirt_error(code, domain, message='broken'):
-    err = libvirt.libvirtError(message)
-    err.err = (code, domain, message, 2, None, None, None, -1, -1)
-    return err
 
 
 def broken_pipe():
