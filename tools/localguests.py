@@ -21,6 +21,8 @@ the plugin itself never does.
 
 import argparse
 import dataclasses
+import glob
+import os
 import sys
 import time
 import uuid as uuidlib
@@ -30,6 +32,10 @@ import libvirt
 
 PREFIX = 'cperf-'
 NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1'
+NOVA_NS_1_0 = 'http://openstack.org/xmlns/libvirt/nova/1.0'
+NOVA_FIXTURES = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests',
+    'fixtures', 'nova')
 SOFTWARE_EVENTS = ('cpu_clock', 'task_clock', 'page_faults',
                    'context_switches', 'cpu_migrations', 'page_faults_min',
                    'page_faults_maj', 'alignment_faults', 'emulation_faults')
@@ -47,6 +53,9 @@ class Guest:
     nova_metadata: bool = True
     memory_mib: int = 40
     uuid: str = None
+    # The whole <metadata> element, in place of the nova 32+ style one
+    # made from the fields above (e.g. nova_metadata_of() a nova fixture).
+    metadata: str = None
 
     def __post_init__(self):
         if self.uuid is None:
@@ -69,7 +78,50 @@ DEFAULT_GUESTS = (
 )
 
 
+def nova_metadata_of(path):
+    """The <metadata> element of a domain XML file (nova's fixtures in
+    tests/fixtures/nova), as text, for Guest(metadata=...)."""
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    start, end = text.find('<metadata>'), text.find('</metadata>')
+    if start < 0 or end < 0:
+        raise ValueError('%s has no <metadata>' % path)
+    return '\n  ' + text[start:end + len('</metadata>')]
+
+
+def metadata_shapes(fixtures=NOVA_FIXTURES):
+    """A Guest per nova metadata shape we know.
+
+    nova's own (each tests/fixtures/nova/<version>/<case>.xml: nova 31
+    without flavor id, nova 34 with flavor id, extra specs and image
+    properties), this module's hand-written nova 32+ one, the older 1.0
+    namespace, none, and one without <nova:owner> (which Ceilometer's
+    discovery leaves out).
+    """
+    guests = []
+    paths = sorted(glob.glob(os.path.join(fixtures, '*', '*.xml')))
+    for path in paths:
+        version = os.path.basename(os.path.dirname(path)).split('.')[0]
+        case = os.path.basename(path)[:-4]
+        guests.append(Guest('nova%s-%s' % (version, case),
+                            metadata=nova_metadata_of(path)))
+    if paths:
+        old = nova_metadata_of(paths[0]).replace(NOVA_NS, NOVA_NS_1_0)
+        guests.append(Guest('namespace-1-0', metadata=old))
+    no_owner = _metadata(Guest('no-owner'))
+    start = no_owner.index('<nova:owner>')
+    end = no_owner.index('</nova:owner>') + len('</nova:owner>')
+    guests += [
+        Guest('hand-nova32', flavor_pmu='true'),
+        Guest('no-metadata', nova_metadata=False),
+        Guest('no-owner', metadata=no_owner[:start] + no_owner[end:]),
+    ]
+    return guests
+
+
 def _metadata(guest):
+    if guest.metadata is not None:
+        return guest.metadata
     if not guest.nova_metadata:
         return ''
     esc = saxutils.escape
