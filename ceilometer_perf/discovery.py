@@ -146,6 +146,7 @@ class CachedInstanceDiscovery(ceilometer_discovery.InstanceDiscovery):
         # For tests and the benchmark.
         self.parsed = 0
         self.cycles = 0
+        self.events = 0
 
     # -- connection and events --------------------------------------------
 
@@ -183,6 +184,7 @@ class CachedInstanceDiscovery(ceilometer_discovery.InstanceDiscovery):
             return
         with self._lock:
             self._dirty.add(uuid)
+            self.events += 1
 
     def _on_close(self, conn, reason, opaque):
         with self._lock:
