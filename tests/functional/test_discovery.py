@@ -70,10 +70,14 @@ def _define(conn, guest):
     return conn.defineXML(localguests.domain_xml(guest))
 
 
-def _instance_metadata(guest):
-    """nova's <instance> element of a Guest, as setMetadata takes it."""
-    return fakelibvirt.metadata_of(localguests.domain_xml(guest),
-                                   localguests.NOVA_NS)
+def _set_live_metadata(conn, guest, name):
+    """Give a running domain nova's metadata of another display name, as
+    nova updates a running instance's metadata (setMetadata, live)."""
+    metadata = fakelibvirt.metadata_of(
+        localguests.domain_xml(localguests.Guest(name)), localguests.NOVA_NS)
+    conn.lookupByName(guest.domain_name).setMetadata(
+        libvirt.VIR_DOMAIN_METADATA_ELEMENT, metadata, 'nova',
+        localguests.NOVA_NS, libvirt.VIR_DOMAIN_AFFECT_LIVE)
 
 
 @pytest.fixture
@@ -159,10 +163,7 @@ def test_same_instances_through_churn(hypervisor, shaped):
     # operations): same boot, same domain id.
     running = by_name['hand-nova32']
     events = ours.events
-    conn.lookupByName(running.domain_name).setMetadata(
-        libvirt.VIR_DOMAIN_METADATA_ELEMENT,
-        _instance_metadata(localguests.Guest('renamed-live')), 'nova',
-        localguests.NOVA_NS, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    _set_live_metadata(conn, running, 'renamed-live')
     both.after_events(events)
     assert both.same('live metadata')[running.uuid]['name'] == 'renamed-live'
 
@@ -185,10 +186,7 @@ def test_same_instances_through_churn(hypervisor, shaped):
     # Metadata added to a domain without any: an instance now.
     bare = by_name['no-metadata']
     events = ours.events
-    conn.lookupByName(bare.domain_name).setMetadata(
-        libvirt.VIR_DOMAIN_METADATA_ELEMENT,
-        _instance_metadata(localguests.Guest('was-bare')), 'nova',
-        localguests.NOVA_NS, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    _set_live_metadata(conn, bare, 'was-bare')
     both.after_events(events)
     assert both.same('metadata added')[bare.uuid]['name'] == 'was-bare'
 
@@ -209,10 +207,7 @@ def test_same_instances_through_churn(hypervisor, shaped):
     # And events come again on the new connection.
     events = ours.events
     conn = hypervisor.conn
-    conn.lookupByName(by_name['no-metadata'].domain_name).setMetadata(
-        libvirt.VIR_DOMAIN_METADATA_ELEMENT,
-        _instance_metadata(localguests.Guest('after-restart')), 'nova',
-        localguests.NOVA_NS, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+    _set_live_metadata(conn, bare, 'after-restart')
     both.after_events(events)
     assert both.same('metadata after restart')[bare.uuid]['name'] == (
         'after-restart')

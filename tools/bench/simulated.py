@@ -106,15 +106,7 @@ def measure_simulated(conf, manager, sources, count, cycles, baseline):
                                       extra_specs={'hw:pmu': 'true'})
                  for e in entries]
     host = state.HostState(conf, opener=lambda uri: sim)
-    tasks = []
-    for source in sources:
-        objects = []
-        for name in source['meters']:
-            obj = pollsters.POLLSTERS[catalogue.BY_NAME[name].class_name](
-                conf)
-            obj.host = host
-            objects.append(obj)
-        tasks.append(objects)
+    tasks = make_tasks(conf, sources, host)
 
     def cycle(hold=False):
         return polling.poll_tasks(tasks, manager, instances, hold)
