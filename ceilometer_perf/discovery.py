@@ -363,7 +363,8 @@ class CachedInstanceDiscovery(ceilometer_discovery.InstanceDiscovery):
             image = ({'id': image_xml.attrib['uuid']}
                      if image_xml is not None else None)
             image_meta = _image_meta(metadata_xml.find('./image'))
-            if self.conf.compute.fetch_extra_metadata:
+            # (An option of Ceilometer 26 and later.)
+            if getattr(self.conf.compute, 'fetch_extra_metadata', False):
                 server = self.get_server(uuid)
                 server_metadata = (server.metadata if server is not None
                                    else {})
