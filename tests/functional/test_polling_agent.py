@@ -72,11 +72,12 @@ def test_samples_from_real_guests(guests, libvirt_calls):
                                    'pmu-unset': 1}
 
     # One bulk read per cycle, and one for the discovery
-    # (local_instances_cached: getAllDomainStats(STATE) of every domain)
-    # in place of 3 calls per domain; nothing else.
+    # (local_instances_cached: getAllDomainStats(STATE) of every domain,
+    # states included) in place of 3 calls per domain and cycle: nova's
+    # metadata is read once per domain boot, in the first cycle.
     assert libvirt_calls['virConnectGetAllDomainStats'] == 2 * 2
-    assert not [name for name in libvirt_calls
-                if name.startswith('virDomainGet')]
+    assert libvirt_calls['virDomainGetMetadata'] == len(guests)
+    assert 'virDomainGetState' not in libvirt_calls
 
 
 def test_sample_shape_matches_ceilometer_compute_pollsters(guests):
