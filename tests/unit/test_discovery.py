@@ -292,3 +292,15 @@ def test_cache_is_bounded_by_the_listed_domains(conf, every_shape):
         pair.show(entries[:5] + churned)
         pair.both()
     assert len(pair.ours._entries) == 6
+
+
+def test_pollsters_default_to_it_when_installed(monkeypatch):
+    from importlib import metadata
+
+    from ceilometer_perf import pollsters
+    monkeypatch.setattr(pollsters, '_DEFAULT_DISCOVERY', [])
+    assert pollsters.default_discovery() == 'local_instances_cached'
+    # An install older than the entry point: Ceilometer's, not nothing.
+    monkeypatch.setattr(pollsters, '_DEFAULT_DISCOVERY', [])
+    monkeypatch.setattr(metadata, 'entry_points', lambda **kw: [])
+    assert pollsters.default_discovery() == 'local_instances'
