@@ -39,7 +39,7 @@ class CataloguePollster(plugin_base.PollsterBase):
 
     @property
     def default_discovery(self):
-        return 'local_instances'
+        return default_discovery()
 
     def setup_environment(self):
         super().setup_environment()
@@ -84,6 +84,32 @@ class CataloguePollster(plugin_base.PollsterBase):
             self.conf, cache, meter.name, meter.type, meter.unit,
             snap.read_at, expected=len(resources), metadata=host.metadata)
         return kind.samples(snap, resources, make)
+
+
+CACHED_DISCOVERY = 'local_instances_cached'
+_DEFAULT_DISCOVERY = []
+
+
+def default_discovery():
+    """local_instances_cached (ceilometer_perf/discovery.py), or
+    Ceilometer's local_instances where the installed package metadata
+    lacks its entry point (an install older than it): the agent would
+    not find it and poll nothing."""
+    if not _DEFAULT_DISCOVERY:
+        name = 'local_instances'
+        try:
+            from importlib import metadata
+            if any(ep.name == CACHED_DISCOVERY for ep in metadata.entry_points(
+                    group='ceilometer.discover.compute')):
+                name = CACHED_DISCOVERY
+        except Exception:  # noqa: S110 - fall back to Ceilometer's
+            pass
+        if name != CACHED_DISCOVERY:
+            LOG.warning('ceilometer-perf: no %s entry point installed '
+                        '(reinstall the package); using Ceilometer\'s '
+                        'local_instances discovery', CACHED_DISCOVERY)
+        _DEFAULT_DISCOVERY.append(name)
+    return _DEFAULT_DISCOVERY[0]
 
 
 def _make_pollster_classes():

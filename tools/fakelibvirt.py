@@ -22,7 +22,9 @@ tests/unit/records, written by tools/record_stats.py.
 import json
 import os
 
+import libvirt
 from ceilometer.compute import discovery
+from lxml import etree
 
 from ceilometer_perf import stats
 from tools import ROOT
@@ -44,6 +46,30 @@ def load_cycles(name):
 
 class NoDomain(Exception):
     pass
+
+
+def libvirt_error(code, domain, message='broken'):
+    """A real libvirtError with this error code and domain."""
+    err = libvirt.libvirtError(message)
+    err.err = (code, domain, message, 2, None, None, None, -1, -1)
+    return err
+
+
+def metadata_of(xml, namespace):
+    """The <metadata> element of `namespace` in a domain XML, the way
+    virDomainGetMetadata returns it (the namespace stripped), or None."""
+    try:
+        root = etree.fromstring(xml)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    for element in root.iterfind('./metadata/{%s}*' % namespace):
+        element = etree.fromstring(etree.tostring(element))
+        for node in element.iter():
+            if isinstance(node.tag, str) and node.tag.startswith('{'):
+                node.tag = node.tag.split('}', 1)[1]
+        etree.cleanup_namespaces(element)
+        return etree.tostring(element, encoding='unicode')
+    return None
 
 
 class FakeDomain:
@@ -74,6 +100,31 @@ class FakeDomain:
         self.xml_reads += 1
         return self.entry.get('xml') or '<domain/>'
 
+    # What Ceilometer's libvirt_metadata discovery asks per domain.
+
+    def metadata(self, type, uri, flags=0):
+        if self.vanished:
+            raise NoDomain('Domain not found')
+        found = self.entry.setdefault('_metadata', {})
+        if uri not in found:
+            found[uri] = metadata_of(self.entry.get('xml') or '<domain/>',
+                                     uri)
+        if found[uri] is None:
+            raise self.no_metadata()
+        return found[uri]
+
+    def no_metadata(self):
+        return libvirt_error(libvirt.VIR_ERR_NO_DOMAIN_METADATA,
+                             libvirt.VIR_FROM_DOMAIN,
+                             'metadata not found: Requested metadata '
+                             'element is not present')
+
+    def state(self, flags=0):
+        if self.vanished:
+            raise NoDomain('Domain not found')
+        return [self.entry['stats'].get('state.state', 1),
+                self.entry['stats'].get('state.reason', 1)]
+
 
 class FakeConnection:
     """Answers getAllDomainStats from records; counts every call."""
@@ -96,6 +147,25 @@ class FakeConnection:
                       if _group(k) in wanted}
             result.append((dom, picked))
         return result
+
+    def listAllDomains(self, flags=0):
+        self.calls.append(('listAllDomains', flags))
+        if self.fail_with is not None:
+            raise self.fail_with
+        return list(self.domains)
+
+    def isAlive(self):
+        return not self.closed and self.fail_with is None
+
+    # Domain events: registered callbacks, fired by the tests.
+
+    def domainEventRegisterAny(self, dom, event_id, callback, opaque):
+        self.__dict__.setdefault('callbacks', []).append(
+            (event_id, callback, opaque))
+        return len(self.callbacks) - 1
+
+    def registerCloseCallback(self, callback, opaque):
+        self.close_callback = (callback, opaque)
 
     def close(self):
         self.closed = True

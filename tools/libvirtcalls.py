@@ -31,7 +31,10 @@ LOCAL_CALLS = frozenset((
     'virDomainGetID', 'virConnectIsAlive', 'virDomainFree',
     'virGetLastError', 'virResetLastError', 'virRegisterErrorHandler',
     'virConnGetLastError', 'virConnResetLastError', 'virGetLastErrorCode',
-    'virGetLastErrorDomain', 'virGetLastErrorMessage'))
+    'virGetLastErrorDomain', 'virGetLastErrorMessage',
+    # The event loop's own turns (local_instances_cached runs libvirt's
+    # default event loop in a thread): dispatching, not a request.
+    'virEventRunDefaultImpl'))
 
 # What opening a read-write connection calls.
 READ_WRITE_OPENS = frozenset(('virConnectOpen', 'virConnectOpenAuth'))

@@ -36,6 +36,7 @@ does.
 
 import argparse
 import dataclasses
+import glob
 import os
 import sys
 import time
@@ -51,6 +52,7 @@ FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))), 'tests', 'fixtures', 'nova')
 NEW_SHAPE = '34.0.0'      # flavor id, extraSpecs, <nova:image>: nova >= 32
 OLD_SHAPE = '31.0.0'      # nova <= 31: none of them
+NOVA_NS_1_0 = 'http://openstack.org/xmlns/libvirt/nova/1.0'
 SOFTWARE_EVENTS = ('cpu_clock', 'task_clock', 'page_faults',
                    'context_switches', 'cpu_migrations', 'page_faults_min',
                    'page_faults_maj', 'alignment_faults', 'emulation_faults')
@@ -76,6 +78,9 @@ class Guest:
     nova_version: str = NEW_SHAPE  # which nova's XML (tests/fixtures/nova)
     nova_case: str = 'unset-host-model'   # ... and which of its cases
     display_name: str = None      # nova display name when not `name`
+    # The whole <metadata> element, in place of the nova 32+ style one
+    # made from the fields above (e.g. nova_metadata_of() a nova fixture).
+    metadata: str = None
 
     def __post_init__(self):
         if self.uuid is None:
@@ -122,9 +127,59 @@ def _set(parent, tag, text):
         node.text = text
 
 
+def nova_metadata_of(path):
+    """The <metadata> element of a domain XML file (nova's fixtures in
+    tests/fixtures/nova), as text, for Guest(metadata=...)."""
+    with open(path, encoding='utf-8') as f:
+        text = f.read()
+    start, end = text.find('<metadata>'), text.find('</metadata>')
+    if start < 0 or end < 0:
+        raise ValueError('%s has no <metadata>' % path)
+    return text[start:end + len('</metadata>')]
+
+
+def metadata_text(guest):
+    """The <metadata> element of the guest's domain XML, as text."""
+    root = ElementTree.fromstring(domain_xml(guest))  # noqa: S314
+    return ElementTree.tostring(root.find('./metadata'), encoding='unicode')
+
+
+def metadata_shapes(fixtures=FIXTURES):
+    """A Guest per nova metadata shape we know.
+
+    nova's own (each tests/fixtures/nova/<version>/<case>.xml: nova 31
+    without flavor id, nova 34 with flavor id, extra specs and image
+    properties), the default guest with a flavor hw:pmu of its own, the
+    older 1.0 namespace, none, and one without <nova:owner> (which
+    Ceilometer's discovery leaves out).
+    """
+    guests = []
+    paths = sorted(glob.glob(os.path.join(fixtures, '*', '*.xml')))
+    for path in paths:
+        version = os.path.basename(os.path.dirname(path)).split('.')[0]
+        case = os.path.basename(path)[:-4]
+        guests.append(Guest('nova%s-%s' % (version, case),
+                            metadata=nova_metadata_of(path)))
+    if paths:
+        old = nova_metadata_of(paths[0]).replace(NOVA_NS, NOVA_NS_1_0)
+        guests.append(Guest('namespace-1-0', metadata=old))
+    guests += [
+        Guest('hand-nova32', flavor_pmu='true'),
+        Guest('no-metadata', nova_metadata=False),
+        Guest('no-owner', project_id=None),
+    ]
+    return guests
+
+
 def _nova_metadata(root, guest):
     metadata = root.find('./metadata')
     inst = metadata.find(NOVA + 'instance')
+    if guest.metadata is not None:
+        # A whole <metadata> of the test's choosing, in place of nova's.
+        root.remove(metadata)
+        root.insert(list(root).index(root.find('./uuid')) + 1,
+                    ElementTree.fromstring(guest.metadata))  # noqa: S314
+        return
     if not guest.nova_metadata:
         root.remove(metadata)
         return

@@ -26,8 +26,12 @@ import tempfile
 import yaml
 from ceilometer import service
 from ceilometer.polling import manager as polling_manager
+from stevedore import extension
 
+from ceilometer_perf import discovery
 from ceilometer_perf import opts
+
+CACHED_DISCOVERY = 'local_instances_cached'
 
 
 class SampleRecorder:
@@ -65,6 +69,7 @@ class LocalAgent:
         self.conf = conf
         self.manager = polling_manager.AgentManager(0, conf,
                                                     namespaces=['compute'])
+        ensure_cached_discovery(self.manager, conf)
         self.recorder = SampleRecorder()
         self.manager.notifier = self.recorder
         self.manager.polling_manager = polling_manager.PollingManager(conf)
@@ -81,6 +86,21 @@ class LocalAgent:
 
     def close(self):
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def ensure_cached_discovery(manager, conf):
+    """Load local_instances_cached by hand if its entry point is unknown.
+
+    The entry point is in setup.cfg; an install older than it (a source
+    tree run with PYTHONPATH, an editable install not redone) lacks it,
+    and the pollsters' default discovery would find nothing.
+    """
+    if any(d.name == CACHED_DISCOVERY for d in manager.discoveries):
+        return None
+    plugin = discovery.CachedInstanceDiscovery
+    ext = extension.Extension(CACHED_DISCOVERY, None, plugin, plugin(conf))
+    manager.discoveries.append(ext)
+    return ext
 
 
 def on_libvirt(sources, uri, host, config_files=(), overrides=None):

@@ -28,14 +28,21 @@ def test_bench_counts_calls_on_real_guests(hypervisor):
     running, discovered, results = measured[2]
     discovery = results['discovery'].calls
     assert results['floor'].calls == {'virConnectGetAllDomainStats': 1}
+    # Ceilometer's discovery: three calls per domain; ours: one listing.
+    assert discovery['virDomainGetXMLDesc'] == discovered
+    assert results['discovery-cached'].calls == {
+        'virConnectGetAllDomainStats': 1}
     # One bulk stats call per polling task and cycle; in the agent, plus
-    # Ceilometer's discovery.
+    # the discovery's.
     for source in polling.shipped_sources():
         name = source['name']
         assert results['ours:' + name].calls == {
             'virConnectGetAllDomainStats': 1}, name
-        assert results['agent:' + name].calls == dict(
+        assert results['agent:' + name].calls == {
+            'virConnectGetAllDomainStats': 2}, name
+        assert results['agent-before:' + name].calls == dict(
             discovery, virConnectGetAllDomainStats=1), name
+    assert 0 < results['convert'].per_item
     # The bench guests count all nine software events.
     assert results['ours:perf_counters'].samples >= 2 * 9
     # Ceilometer's perf pollsters: several calls per instance.
@@ -56,7 +63,9 @@ def test_agent_samples_are_ceilometers_own(guests):
                               'meters': meters}])
     published = [s for s in agent.poll() if s['counter_name'] in meters]
     instances = {i.id: i for i in
-                 agent.manager.discover(['local_instances'], {})}
+                 agent.manager.discover(['local_instances_cached'], {})}
+    assert instances == {i.id: i for i in
+                         agent.manager.discover(['local_instances'], {})}
     assert len(published) == 3 * len(guests)
     for s in published:
         meter = catalogue.BY_NAME[s['counter_name']]

@@ -72,8 +72,13 @@ def test_samples_from_real_guests(guests, libvirt_calls):
     assert second['perf.vpmu'] == {'pmu-on': 1, 'pmu-off': 0,
                                    'pmu-unset': 0}
 
-    # One bulk read per cycle.
-    assert libvirt_calls['virConnectGetAllDomainStats'] == 2
+    # One bulk read per cycle, and one for the discovery
+    # (local_instances_cached: getAllDomainStats(STATE) of every domain,
+    # states included) in place of 3 calls per domain and cycle: nova's
+    # metadata is read once per domain boot, in the first cycle.
+    assert libvirt_calls['virConnectGetAllDomainStats'] == 2 * 2
+    assert libvirt_calls['virDomainGetMetadata'] == len(guests)
+    assert 'virDomainGetState' not in libvirt_calls
 
 
 def test_sample_shape_matches_ceilometer_compute_pollsters(guests):
@@ -120,7 +125,8 @@ def test_one_bulk_call_whatever_the_number_of_guests(hypervisor, guests,
     agent = agent_mod.Agent([{'name': 'perf', 'interval': 60,
                               'meters': ALL_METERS}])
     agent.poll()
-    assert libvirt_calls['virConnectGetAllDomainStats'] == 1
+    # The bulk read and the discovery's listing.
+    assert libvirt_calls['virConnectGetAllDomainStats'] == 2
     extra = [localguests.Guest('extra-%d' % i) for i in range(3)]
     localguests.start(hypervisor, extra)
     try:
@@ -129,7 +135,7 @@ def test_one_bulk_call_whatever_the_number_of_guests(hypervisor, guests,
             samples = _ours(agent.poll())
         names = {s['resource_metadata']['display_name'] for s in samples}
         assert {'extra-0', 'extra-1', 'extra-2'} <= names
-        assert libvirt_calls['virConnectGetAllDomainStats'] == 4
+        assert libvirt_calls['virConnectGetAllDomainStats'] == 2 * 4
         # The domain XML is read once per domain boot, not per cycle.
         assert _plugin_host(agent).vpmu.xml_reads == len(guests) + 3
     finally:
@@ -173,5 +179,5 @@ def test_sample_polling_yaml_as_shipped(guests, libvirt_calls):
     for meter in SOFTWARE + ['perf.vpmu', 'cpu.overhead']:
         assert meter in seen, meter
     # Three intervals -> three tasks -> three bulk reads (PERF + MEMORY;
-    # PERF + CPU_TOTAL + VCPU; STATE).
-    assert libvirt_calls['virConnectGetAllDomainStats'] == 3
+    # PERF + CPU_TOTAL + VCPU; STATE), and a discovery listing each.
+    assert libvirt_calls['virConnectGetAllDomainStats'] == 2 * 3

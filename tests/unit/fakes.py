@@ -19,25 +19,22 @@ libvirt errors, a libvirtd that restarts, instances for records.
 """
 
 import errno
+import types
 
 import libvirt
+from novaclient import exceptions as nova_exceptions
 
 from tools.fakelibvirt import RECORDS
 from tools.fakelibvirt import FakeConnection
 from tools.fakelibvirt import FakeDomain
 from tools.fakelibvirt import instance
+from tools.fakelibvirt import libvirt_error
 from tools.fakelibvirt import load
 from tools.fakelibvirt import load_cycles
 
-__all__ = ['RECORDS', 'FakeConnection', 'Hypervisor', 'broken_pipe',
-           'instance', 'instances_for', 'libvirt_error', 'load',
+__all__ = ['RECORDS', 'FakeConnection', 'FakeNova', 'Hypervisor',
+           'broken_pipe', 'instance', 'instances_for', 'libvirt_error', 'load',
            'load_cycles']
-
-
-def libvirt_error(code, domain, message='broken'):
-    err = libvirt.libvirtError(message)
-    err.err = (code, domain, message, 2, None, None, None, -1, -1)
-    return err
 
 
 def broken_pipe():
@@ -70,3 +67,30 @@ class Hypervisor:
 
 def instances_for(entries):
     return [instance(e['uuid'], name=e['name']) for e in entries]
+
+
+class FakeNova:
+    """novaclient as both discoveries call it: nova_cli.nova_client.X."""
+
+    def __init__(self, failing=(), missing=()):
+        self.calls = []
+        self.failing = set(failing)
+        self.missing = set(missing)
+        self.nova_client = self
+        self.flavors = types.SimpleNamespace(find=self._find)
+        self.servers = types.SimpleNamespace(get=self._get)
+
+    def _find(self, name, is_public=None):
+        self.calls.append(('flavor', name))
+        if name in self.failing:
+            raise ConnectionError('Nova unreachable')
+        if name in self.missing:
+            raise nova_exceptions.NotFound(404)
+        return types.SimpleNamespace(id='id-of-' + name)
+
+    def _get(self, uuid):
+        self.calls.append(('server', uuid))
+        if uuid in self.failing:
+            raise ConnectionError('Nova unreachable')
+        return types.SimpleNamespace(metadata={'group': uuid[:8]},
+                                     flavor={'id': 'server-flavor'})

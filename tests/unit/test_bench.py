@@ -47,5 +47,28 @@ def test_command_prints_the_simulated_table(capsys, quiet_loggers_restored):
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines()
             if line.split()[:1] in (['5'], ['10'])]
-    assert [r[-1] for r in rows] == [str(5 * len(catalogue.METERS)),
-                                     str(10 * len(catalogue.METERS))]
+    # The first table: samples last.
+    assert [r[-1] for r in rows if len(r) > 10 and r[1] != 'whole'] == [
+        str(5 * len(catalogue.METERS)), str(10 * len(catalogue.METERS))]
+    # The discoveries side by side: both discovery rows and the cycles.
+    assert [r[1:3] for r in rows
+            if r[0] == '10' and r[1] in ('discovery', 'whole')] == [
+        ['discovery', 'alone'], ['whole', 'agent']]
+
+
+def test_both_discoveries_agree_on_simulated_domains(conf):
+    sources = polling.shipped_sources()
+    manager = simulated.simulated_manager(conf, sources)
+    result = simulated.measure_discoveries(conf, manager, sources, 20,
+                                           cycles=1)
+    # (Derived meters need a second reading: not in this first one.)
+    assert result['samples'] >= 20 * (len(catalogue.METERS) - 4)
+    assert result['discovery-cached'][0] > 0
+
+
+def test_soak_prints_memory_and_bounded_caches(capsys):
+    rows = simulated.run_soak(20, cycles=30, every=10)
+    assert [r[0] for r in rows] == [1, 10, 20, 30]
+    out = capsys.readouterr().out
+    assert 'caches: discovery=20' in out
+    assert 'no cache grew' in out

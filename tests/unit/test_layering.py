@@ -39,6 +39,11 @@ TOOLING_PACKAGES = ('ceilometer_perf.ops', 'ceilometer_perf.cmd', 'tools',
 # Ceilometer's weight, not ours (oslo.config brings argparse).
 CEILOMETER_BASE = ('ceilometer.polling.plugin_base',
                    'ceilometer.compute.pollsters.util', 'ceilometer.sample')
+# Our discovery subclasses Ceilometer's InstanceDiscovery, which the agent
+# loads anyway (its local_instances entry point); through nova_client and
+# the polling manager it brings yaml, difflib and prometheus_client.
+DISCOVERY = 'ceilometer_perf.discovery'
+CEILOMETER_DISCOVERY = 'ceilometer.compute.discovery'
 
 
 def agent_modules():
@@ -86,7 +91,16 @@ def test_agent_modules_are_found():
 
 
 def test_agent_path_loads_no_operator_tooling(baseline):
-    assert tooling_in(loaded_by(agent_modules()), baseline) == []
+    modules = [m for m in agent_modules() if m != DISCOVERY]
+    assert tooling_in(loaded_by(modules), baseline) == []
+
+
+def test_discovery_loads_nothing_ceilometers_discovery_does_not():
+    ceilometer = loaded_by(CEILOMETER_BASE + (CEILOMETER_DISCOVERY,))
+    assert DISCOVERY in agent_modules()
+    assert tooling_in(loaded_by([DISCOVERY]), ceilometer) == []
+    # ... and the pollsters do not import it (it comes by entry point).
+    assert DISCOVERY not in loaded_by(['ceilometer_perf.pollsters'])
 
 
 def test_the_check_sees_tooling_when_it_is_there(baseline):

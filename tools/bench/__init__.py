@@ -17,14 +17,17 @@
     python3 tools/bench --guests 10,25   real TCG guests on local libvirtd
     python3 tools/bench --simulated 1000,10000
                                          recorded-shape domains, no libvirt
+    python3 tools/bench --soak 200       1,440 cycles, a tenth of the
+                                         domains replaced each cycle
 
 Real guests (root; with no libvirtd answering at qemu:///system it starts
 one with tools/hypervisor.sh and stops it at the end): starts small TCG
 guests named cperf-bench-N, measures in this one process, side by side,
 the libvirt floor (one bulk PERF stats call), ceilometer-perf's pollsters
 for all its meters and Ceilometer's own perf.* pollsters, each directly
-(no discovery) and inside Ceilometer's polling agent (with its
-discovery), then destroys the guests.  Simulated: the plugin side alone,
+(no discovery) and inside Ceilometer's polling agent, with
+Ceilometer's local_instances discovery and with local_instances_cached,
+then destroys the guests.  Simulated: the plugin side alone,
 with a fake libvirt serving recorded stats records, all meters on.
 Started with a bare python3, it first runs tools/install.sh (idempotent)
 and re-runs itself in the project's venv.  doc/source/performance.rst explains

@@ -42,10 +42,20 @@ def main(argv=None):
     parser.add_argument('--baseline-upto', type=int, default=10000,
                         metavar='N', help='also time Ceilometer\'s own '
                         'sample construction up to N simulated domains')
+    parser.add_argument('--soak', type=int, metavar='N',
+                        help='soak: N simulated domains, a tenth replaced '
+                        'every cycle, --soak-cycles whole agent cycles')
+    parser.add_argument('--soak-cycles', type=int, default=1440,
+                        metavar='N', help='cycles of the soak (default '
+                        '1440: a day of 60 s cycles)')
     parser.add_argument('--uri', default='qemu:///system')
     args = parser.parse_args(argv)
     if hasattr(sys.stdout, 'reconfigure'):
         sys.stdout.reconfigure(line_buffering=True)
+    if args.soak:
+        simulated.run_soak(args.soak, args.soak_cycles)
+        if args.guests is None and args.simulated is None:
+            return 0
     if args.guests is None and args.simulated is None:
         # What doc/source/performance.rst records.
         args.guests, args.simulated = [10, 25, 50], [1000, 10000]
@@ -63,4 +73,5 @@ def main(argv=None):
     if args.simulated:
         simulated.run_simulated(args.simulated, args.cycles,
                                 args.baseline_upto)
+        simulated.run_discoveries(args.simulated, args.cycles)
     return 0

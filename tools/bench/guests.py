@@ -24,6 +24,7 @@ import sys
 import time
 
 import libvirt
+from ceilometer.publisher import utils as publisher_utils
 
 from ceilometer_perf import catalogue
 from ceilometer_perf import stats
@@ -38,6 +39,14 @@ from tools.bench import report
 # Ceilometer 27's own perf pollsters (instance_stats.py, libvirt inspector).
 UPSTREAM = ['perf.cpu.cycles', 'perf.instructions', 'perf.cache.references',
             'perf.cache.misses']
+# Ours for the same four events.
+FOUR = ['perf.event.cpu_cycles', 'perf.event.instructions',
+        'perf.event.cache_references', 'perf.event.cache_misses']
+# Ceilometer's own compute pollsters, under either discovery.
+COMPUTE = ['cpu', 'memory.usage', 'disk.device.read.bytes',
+           'disk.device.write.bytes']
+CEILOMETER = 'local_instances'
+CACHED = 'local_instances_cached'
 GUEST_PREFIX = 'bench-'
 PERF_FLAGS = stats.FLAGS[stats.PERF]
 
@@ -72,23 +81,52 @@ def task_label(source):
                                                    for g in groups)))
 
 
+def with_discovery(sources, discovery):
+    """The sources, each naming this discovery for all its pollsters."""
+    return [dict(source, discovery=[discovery]) for source in sources]
+
+
+def converter(agent, samples):
+    """Ceilometer's per-sample work at the publishing end: conversion to
+    a message and its signature (PollingTask._send_notification)."""
+    secret = agent.conf.publisher.telemetry_secret
+
+    def convert():
+        for sample in samples:
+            publisher_utils.meter_message_from_counter(sample, secret)
+        return 0
+    return convert
+
+
 def measure_guests(uri, cycles, counter):
     sources = polling.shipped_sources()
+    main = sources[0]
+    # Our pollsters' default discovery: local_instances_cached.
     ours_agent = make_agent(sources, uri)
+    # The same tasks with Ceilometer's local_instances.
+    before_agent = make_agent(with_discovery(sources, CEILOMETER), uri)
+    four = [{'name': 'four', 'interval': 60, 'meters': FOUR}]
+    four_agent = make_agent(four, uri)
     upstream_agent = make_agent(
         [{'name': 'upstream', 'interval': 60, 'meters': UPSTREAM}], uri)
     upstream = pollster_objects(upstream_agent, UPSTREAM)
-    instances = ours_agent.manager.discover(['local_instances'], {})
+    compute = [{'name': 'compute', 'interval': 60, 'meters': COMPUTE}]
+    compute_agents = {d: make_agent(with_discovery(compute, d), uri)
+                      for d in (CEILOMETER, CACHED)}
+    manager = ours_agent.manager
+    instances = manager.discover([CEILOMETER], {})
     conn = libvirt.openReadOnly(uri)
     flags = stats.LIST_ACTIVE | stats.NOWAIT
     running = len(conn.getAllDomainStats(PERF_FLAGS, flags))
-    manager = ours_agent.manager
+    samples = []
+    for obj in pollster_objects(ours_agent, main['meters']):
+        samples.extend(obj.get_samples(manager, {}, instances))
 
     def direct(objects):
         return lambda: polling.poll_directly(objects, manager, instances)
 
-    def in_agent(interval):
-        return lambda: poll_agent_task(ours_agent, interval)
+    def in_agent(agent, interval):
+        return lambda: poll_agent_task(agent, interval)
 
     scenarios = [('floor', 'libvirt floor: 1 bulk PERF stats call',
                   lambda: len(conn.getAllDomainStats(PERF_FLAGS, flags))
@@ -102,16 +140,35 @@ def measure_guests(uri, cycles, counter):
         ('upstream', 'Ceilometer perf.* (4 meters), no discovery',
          lambda: polling.poll_directly(upstream, upstream_agent.manager,
                                        instances)),
-        ('discovery', 'Ceilometer discovery (libvirt_metadata)',
-         lambda: len(manager.discover(['local_instances'], {})) and 0),
+        ('discovery', 'discovery: Ceilometer local_instances',
+         lambda: len(manager.discover([CEILOMETER], {})) and 0),
+        ('discovery-cached', 'discovery: local_instances_cached',
+         lambda: len(manager.discover([CACHED], {})) and 0),
+        ('convert', 'Ceilometer per sample: message + signature '
+         '(%d samples; ms/inst = per sample)' % len(samples),
+         converter(ours_agent, samples)),
     ]
     for source in sources:
         scenarios.append((
             'agent:' + source['name'],
-            'ceilometer-perf %s, polling agent' % source['name'],
-            in_agent(source['interval'])))
-    scenarios.append(('upstream-agent', 'Ceilometer perf.*, polling agent',
-                      lambda: len(upstream_agent.poll())))
+            'agent %s, local_instances_cached' % source['name'],
+            in_agent(ours_agent, source['interval'])))
+        scenarios.append((
+            'agent-before:' + source['name'],
+            'agent %s, local_instances' % source['name'],
+            in_agent(before_agent, source['interval'])))
+    scenarios += [
+        ('four-agent', 'agent, our 4 perf meters, local_instances_cached',
+         lambda: poll_agent_task(four_agent, 60)),
+        ('upstream-agent', 'agent, Ceilometer perf.*, local_instances',
+         lambda: len(upstream_agent.poll())),
+        ('compute-agent', 'agent, Ceilometer cpu/memory/disk, '
+         'local_instances', lambda: poll_agent_task(
+             compute_agents[CEILOMETER], 60)),
+        ('compute-agent-cached', 'agent, Ceilometer cpu/memory/disk, '
+         'local_instances_cached', lambda: poll_agent_task(
+             compute_agents[CACHED], 60)),
+    ]
     results = {}
     measured = measure.run_interleaved(
         [func for _, _, func in scenarios], cycles, counter)
@@ -119,10 +176,27 @@ def measure_guests(uri, cycles, counter):
             scenarios, measured, strict=True):
         results[key] = measure.Result(label, wall, cpu, running, calls,
                                       peak, made)
+    results['convert'].items = len(samples)
+    # The agent runs pollsters in a thread pool, out of the profiler's
+    # sight: the same work, in this thread.
+    objects = pollster_objects(ours_agent, main['meters'])
+    secret = ours_agent.conf.publisher.telemetry_secret
+
+    def our_cycle():
+        found = manager.discover([CACHED], {})
+        cache = {}
+        for obj in objects:
+            for sample in obj.get_samples(manager, cache, found):
+                publisher_utils.meter_message_from_counter(sample, secret)
+    profile = measure.profile(
+        our_cycle, cycles, 'the %s task in one thread: '
+        'local_instances_cached, our pollsters, Ceilometer\'s message and '
+        'signature' % main['name'])
     conn.close()
-    for agent in (ours_agent, upstream_agent):
+    for agent in [ours_agent, before_agent, four_agent, upstream_agent,
+                  *compute_agents.values()]:
         agent.close()
-    return running, len(instances), sources[0]['name'], results
+    return running, len(instances), main['name'], results, profile
 
 
 def run_guests(counts, cycles, uri):
@@ -149,10 +223,12 @@ def run_guests(counts, cycles, uri):
             localguests.start(conn, guests)
             started.extend(g.domain_name for g in guests)
             time.sleep(1.5)
-            running, discovered, main_task, results = measure_guests(
-                uri, cycles, counter)
+            running, discovered, main_task, results, profile = (
+                measure_guests(uri, cycles, counter))
             report.print_guests(count, running, discovered, main_task,
                                 results)
+            report.print_discoveries(results, main_task)
+            print(profile)
             measured[count] = (running, discovered, results)
     finally:
         for name in started:

@@ -93,6 +93,31 @@ def print_guests(count, running, discovered, main_task, results):
              100.0 * results['discovery'].seconds / ours_agent.seconds))
 
 
+def print_discoveries(results, main_task):
+    """Both discoveries side by side, per instance, from the same run."""
+    def per(key):
+        return results[key].per_item
+
+    rows = []
+    for label, before, after in [
+            ('discovery alone', 'discovery', 'discovery-cached'),
+            ('agent %s (whole cycle)' % main_task,
+             'agent-before:' + main_task, 'agent:' + main_task),
+            ('agent, Ceilometer cpu/memory/disk', 'compute-agent',
+             'compute-agent-cached')]:
+        rows.append((label, ms(per(before)), ms(per(after)),
+                     '%.1f' % (per(before) / per(after))))
+    rows.append(('perf.* 4 meters: Ceilometer\'s vs ours, agent',
+                 ms(per('upstream-agent')), ms(per('four-agent')),
+                 '%.1f' % (per('upstream-agent') / per('four-agent'))))
+    print('\nPer instance, ms: local_instances (before) and '
+          'local_instances_cached (after)')
+    print(tables.simple_table(('Per polling cycle', 'before', 'after',
+                               'x'), rows))
+    print('Ceilometer per sample (message + signature): %s us' %
+          us(results['convert'].per_item))
+
+
 def print_slopes(low, high):
     """Cost of one more instance: the slope between two guest counts."""
     (n1, r1), (n2, r2) = low, high
@@ -141,3 +166,28 @@ def print_simulated(measured, sources, cycles):
           'bulk read: the reader alone (fake libvirt answers at no cost); '
           'before: one cycle as before this benchmark\'s fixes (samples made '
           'by Ceilometer\'s make_sample_from_instance, held per pollster)')
+
+
+def print_simulated_discoveries(measured, sources, cycles):
+    """measured: what simulated.measure_discoveries returned, per count."""
+    rows = []
+    for r in measured:
+        count = r['count']
+        for label, before, after in (
+                ('discovery alone', 'discovery', 'discovery-cached'),
+                ('whole agent cycle (%d tasks)' % len(sources), 'cycle',
+                 'cycle-cached')):
+            rows.append((count, label, ms(r[before][0] / count),
+                         ms(r[after][0] / count),
+                         '%.1f' % (r[before][0] / r[after][0]),
+                         mib(r[before][2]), mib(r[after][2])))
+        rows.append((count, 'Ceilometer message + signature, per sample',
+                     ms(r['convert'][0] / r['samples']), '', '', '', ''))
+    print('\nSimulated domains, every one a nova instance, all meters: '
+          'local_instances (before) and local_instances_cached (after), '
+          'ms per instance; the agent cycle runs the discovery once per '
+          'polling task and makes a signed message of every sample; '
+          'median of %d cycles' % cycles)
+    print(tables.simple_table(
+        ('domains', 'per cycle', 'before', 'after', 'x', 'peak MiB before',
+         'peak MiB after'), rows))
