@@ -41,6 +41,7 @@ import collections
 import errno
 import fnmatch
 import os
+import signal
 import re
 import subprocess
 import threading
@@ -1413,6 +1414,26 @@ def _unmount_live():
         unmount(point)
 
 
+# libfuse 2 sets these at mount and resets them to SIG_DFL at unmount,
+# whatever they were: a later write to a closed socket (libvirtd restarted
+# under a test) would then kill the test process with SIGPIPE, and Ctrl-C
+# would no longer raise KeyboardInterrupt.
+_FUSE_SIGNALS = (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM,
+                 signal.SIGHUP)
+
+
+def _signal_dispositions():
+    return {sig: signal.getsignal(sig) for sig in _FUSE_SIGNALS}
+
+
+def _restore_signals(saved):
+    if threading.current_thread() is not threading.main_thread():
+        return      # Python sets handlers from its main thread only.
+    for sig, handler in saved.items():
+        if handler is not None and signal.getsignal(sig) != handler:
+            signal.signal(sig, handler)
+
+
 class Mount:
     """A mounted emulator: .emu is the controller, .unmount() ends it."""
 
@@ -1421,11 +1442,13 @@ class Mount:
         self.mountpoint = mountpoint
         self.thread = thread
         self.error = None
+        self.signals = _signal_dispositions()
 
     def unmount(self, timeout=10):
         ok = unmount(self.mountpoint)
         _LIVE.discard(self.mountpoint)
         self.thread.join(timeout)
+        _restore_signals(self.signals)
         if not ok or self.thread.is_alive():
             raise RuntimeError('resctrl emulator at %s did not unmount'
                                % self.mountpoint)

@@ -790,3 +790,20 @@ def test_a_bug_of_the_emulator_fails_the_test(tmp_path):
     with pytest.raises(RuntimeError, match='bug'):
         m.unmount()
     assert not resctrlfs._mounted_at(point)
+
+
+
+def test_unmount_gives_the_process_its_signal_handlers_back(tmp_path):
+    """libfuse resets SIGPIPE, SIGINT, SIGTERM and SIGHUP to their defaults
+    at unmount: a libvirtd restart later in the same test run then killed
+    pytest with SIGPIPE (exit 141)."""
+    import signal
+    from tests.emulators import fixture
+    fixture._require_fuse()
+    sigs = (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.getsignal(s) for s in sigs}
+    assert before[signal.SIGPIPE] == signal.SIG_IGN     # Python's own
+    point = tmp_path / 'resctrl'
+    point.mkdir()
+    resctrlfs.mount(str(point)).unmount()
+    assert {s: signal.getsignal(s) for s in sigs} == before
