@@ -1427,10 +1427,12 @@ def _signal_dispositions():
 
 
 def _restore_signals(saved):
+    """Set each handler again: signal.getsignal() shows Python's record,
+    not what libfuse did underneath, so set them whatever it says."""
     if threading.current_thread() is not threading.main_thread():
         return      # Python sets handlers from its main thread only.
     for sig, handler in saved.items():
-        if handler is not None and signal.getsignal(sig) != handler:
+        if handler is not None:
             signal.signal(sig, handler)
 
 
