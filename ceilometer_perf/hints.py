@@ -185,11 +185,11 @@ MESSAGES = {
         'ceilometer-rootwrap), or run ceilometer-perf resctrl-sync --loop '
         'as root on the host; groups that exist are still read. Logged '
         'once.'),
-    'resctrl-namespace': Message(
+    'resctrl-companion': Message(
         logging.INFO, True,
-        'ceilometer-perf: this agent is not in the host\'s PID namespace, '
-        'so it does not write resctrl groups itself; it reads the groups '
-        'ceilometer-perf resctrl-sync keeps on the host. Logged once.'),
+        'ceilometer-perf: this agent does not write resctrl groups itself '
+        '(%s); it reads the groups ceilometer-perf resctrl-sync keeps on '
+        'the host. Logged once.'),
     'resctrl-locked': Message(
         logging.WARNING, True,
         'ceilometer-perf: %s; the resctrl groups were not updated this '

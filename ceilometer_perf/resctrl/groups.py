@@ -292,6 +292,7 @@ class GroupSource:
         self.values = GroupValues(self.root)
         self.monitored = set()
         self.last = None          # the last reconcile result
+        self.view = {}            # the last {uuid: InstanceGroups}
         self._method = method
         self._runner = None
         self._failed_at = None
@@ -304,8 +305,6 @@ class GroupSource:
             from ceilometer_perf.resctrl import privileged
             method = self._method or privileged.how()
             self._method = method
-            if method == privileged.NONE:
-                self.reporter.say('resctrl-namespace')
             self._runner = privileged.runner(method) or False
         if self._failed_at is not None:
             if self._clock() - self._failed_at < self.RETRY_SECONDS:
@@ -337,8 +336,20 @@ class GroupSource:
         if run is not None:
             view = self._reconcile(run, snap, instances)
             if view is not None:
+                self.view = view
                 return view
-        return self._read_only()
+        view = self.view = self._read_only()
+        if self.manage and run is None and self._failed_at is None:
+            # Root in a container's PID namespace (kolla): the groups are
+            # the companion's (ceilometer-perf resctrl-sync) to keep.
+            self._cannot_write('not in the host\'s PID namespace', view)
+        return view
+
+    def _cannot_write(self, why, view):
+        if view:
+            self.reporter.say('resctrl-companion', why)
+        else:
+            self.reporter.say('resctrl-no-privilege', why)
 
     def _read_only(self):
         try:
@@ -362,14 +373,14 @@ class GroupSource:
             result = run(request)
         except Exception as exc:     # privsep daemon did not start, ...
             self._failed_at = self._clock()
-            self.reporter.say('resctrl-no-privilege',
-                              ' '.join(str(exc).split()) or repr(exc))
+            self._cannot_write(' '.join(str(exc).split()) or repr(exc),
+                               self._read_only())
             return None
         self.last = result
         problem = result.get('problem')
         if problem == 'no-privilege':
             self._failed_at = self._clock()
-            self.reporter.say('resctrl-no-privilege', result['detail'])
+            self._cannot_write(result['detail'], self._read_only())
             return None
         if problem == 'locked':
             self.reporter.say('resctrl-locked', result['detail'])
