@@ -194,6 +194,11 @@ MESSAGES = {
         logging.WARNING, True,
         'ceilometer-perf: %s; the resctrl groups were not updated this '
         'cycle (retried next cycle). Logged once.'),
+    'resctrl-error': Message(
+        logging.ERROR, True,
+        'ceilometer-perf: the resctrl groups step failed (%s); cache and '
+        'bandwidth meters from our groups have no samples while it does, '
+        'every other meter is polled. Logged once.'),
     'resctrl-vanished': Message(
         logging.WARNING, True,
         'ceilometer-perf: the resctrl monitoring groups of %d instances '

@@ -89,15 +89,24 @@ def task_groups(sources, meter, own_groups=False):
     """The groups of the plugin meters in the sources of meter's interval.
 
     sources: Ceilometer's polling sources (get_interval, support_meter).
+    A cache or bandwidth meter never makes a task of cheap meters wait on
+    QEMU: libvirt's <cachetune> monitors (CPU_TOTAL) are read only where
+    the task reads CPU_TOTAL anyway or has no other meter; elsewhere the
+    meter comes from the perf event or our own groups.
     """
     intervals = {s.get_interval() for s in sources
                  if s.support_meter(meter.name)}
-    groups = set(meter_groups(meter, own_groups))
+    task = [meter]
     for source in sources:
         if source.get_interval() in intervals:
-            groups.update(g for m in catalogue.METERS
-                          if source.support_meter(m.name)
-                          for g in meter_groups(m, own_groups))
+            task.extend(m for m in catalogue.METERS
+                        if source.support_meter(m.name))
+    others = [m for m in task if m.kind != catalogue.KIND_MONITORED]
+    cheap = bool(others) and not any(set(m.groups) & stats.SLOW
+                                     for m in others)
+    groups = set()
+    for m in task:
+        groups.update(meter_groups(m, own_groups or cheap))
     return frozenset(groups)
 
 

@@ -128,8 +128,17 @@ def explain(meter, host, instances):
                 return ('%s: %s' % (event, host['rdt_perf_pmu']['detail']),
                         'on kernels from 4.14 on, cache and memory '
                         'bandwidth monitoring goes through resctrl')
+            groups = host.get('resctrl_groups') or {}
+            why = {i['uuid']: i['why_not']
+                   for i in groups.get('instances', ()) if i['why_not']}
+            if groups.get('usable') and why:
+                named = [i for i in instances if i['uuid'] in why]
+                return ('no resctrl group for %s: %s' % (
+                            ', '.join(i['name'] for i in named),
+                            why[named[0]['uuid']] if named else ''),
+                        'see "Resctrl monitoring groups" above')
             problems = host['resctrl_problems'][meter.fallback]
-            if problems:
+            if problems and not groups.get('usable'):
                 return ('no perf %s (%s) and no resctrl %s: %s'
                         % (event, host['rdt_perf_pmu']['detail'],
                            meter.fallback, problems[0]),
@@ -303,6 +312,7 @@ def diagnose(conf, connection):
     instances.sort(key=lambda i: (i['name'], i['uuid']))
     produced = _dry_poll(conf)
     pollable = [i for i in instances if i['running'] and i['discoverable']]
+    host['resctrl_groups'] = resctrl_groups_report(conf, pollable)
     meters = []
     for meter in catalogue.METERS:
         ids = produced[meter.name]
@@ -317,7 +327,6 @@ def diagnose(conf, connection):
             entry['reason'], entry['fix'] = explain(meter, host, [])
         meters.append(entry)
     return {'host': host, 'instances': instances, 'meters': meters,
-            'resctrl_groups': resctrl_groups_report(conf, pollable),
             'hostname': os.uname().nodename}
 
 
@@ -336,8 +345,8 @@ def render(report):
              '  RDT perf (cmt/mbm):     %s' % _yes(host['rdt_perf_pmu']),
              '  resctrl monitoring:     %s' % _yes(host['resctrl']),
              '']
-    if report.get('resctrl_groups'):
-        lines += render_resctrl_groups(report['resctrl_groups']) + ['']
+    if host.get('resctrl_groups'):
+        lines += render_resctrl_groups(host['resctrl_groups']) + ['']
     problems = report.get('config_problems')
     if problems:
         lines += ['Configuration: %d problem(s)' % len(problems)]

@@ -320,7 +320,15 @@ class GroupSource:
         with self._lock:
             view = snap.extras.get('resctrl')
             if view is None:
-                view = snap.extras['resctrl'] = self._cycle(snap, instances)
+                try:
+                    view = self._cycle(snap, instances)
+                except Exception as exc:
+                    # Never the polling agent's problem: say it once,
+                    # these meters have no group values this cycle.
+                    self.reporter.say('resctrl-error', '%s: %s' % (
+                        exc.__class__.__name__, ' '.join(str(exc).split())))
+                    view = {}
+                snap.extras['resctrl'] = view
             return view
 
     def _cycle(self, snap, instances):

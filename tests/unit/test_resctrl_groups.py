@@ -594,3 +594,156 @@ def test_group_names():
         assert rg.uuid_of(bad) is None
     with pytest.raises(ValueError):
         rg.group_name('../../x')
+
+
+# ---------------------------------------------------------------------
+# The agent's side (GroupSource), with a fake reconcile
+# ---------------------------------------------------------------------
+
+class Record:
+    def __init__(self, uuid, name, stats=None, domain_id=1):
+        self.uuid, self.name, self.domain_id = uuid, name, domain_id
+        self.stats = stats or {}
+
+
+class Snap:
+    def __init__(self, records):
+        self.records = {r.uuid: r for r in records}
+        self.extras = {}
+
+
+class Inst:
+    def __init__(self, uuid):
+        self.id = uuid
+
+
+class Said:
+    def __init__(self):
+        from ceilometer_perf import notices
+        self.notices = notices.Notices()
+        self.said = []
+
+    def say(self, name, *args):
+        if self.notices.once(name, 20, name):
+            self.said.append((name, args))
+
+
+SETTINGS = {'resctrl_root': '/nonexistent', 'resctrl_manage_groups': True,
+            'resctrl_threads': 'vcpus', 'resctrl_rmid_reserve': 8}
+
+
+def source(tmp_path, run, method='in-process'):
+    root = tmp_path / 'r'
+    (root / 'info' / 'L3_MON').mkdir(parents=True)
+    (root / 'mon_groups').mkdir()
+    said = Said()
+    src = rg.GroupSource(dict(SETTINGS, resctrl_root=str(root)), said,
+                         method=method)
+    src._runner = run
+    return src, said, root
+
+
+def test_group_source_reconciles_once_per_snapshot(tmp_path):
+    requests = []
+
+    def run(request):
+        requests.append(request)
+        return {'problem': None, 'groups': {U: ['mon_groups/x']},
+                'threads': {U: 2}, 'reasons': {}, 'vanished': []}
+    src, said, _ = source(tmp_path, run)
+    other = '1f0e5cd2-6a3b-4b7e-9d0c-1a2b3c4d5e6f'
+    snap = Snap([Record(U, 'instance-1'),
+                 Record(other, 'instance-2',
+                        stats={'cpu.cache.monitor.count': 1})])
+    for _ in range(3):
+        view = src.prepare(snap, [Inst(U), Inst(other)])
+    assert len(requests) == 1
+    assert requests[0]['instances'] == [(U, 'instance-1', False),
+                                        (other, 'instance-2', True)]
+    assert view[U].paths == ('mon_groups/x',) and view[U].threads == 2
+    assert src.monitored == {U}
+
+
+def test_group_source_survives_a_failing_reconcile(tmp_path):
+    def run(request):
+        raise RuntimeError('privsep daemon exited')
+    src, said, root = source(tmp_path, run)
+    (root / 'mon_groups' / rg.group_name(U)).mkdir()
+    view = src.prepare(Snap([Record(U, 'i')]), [Inst(U)])
+    # Groups someone else keeps are still read; said once, not retried
+    # every cycle.
+    assert view[U].paths == ('mon_groups/' + rg.group_name(U),)
+    assert [n for n, _ in said.said] == ['resctrl-companion']
+    src.prepare(Snap([Record(U, 'i')]), [Inst(U)])
+    assert src._failed_at is not None
+
+
+def test_group_source_bug_costs_only_these_meters(tmp_path):
+    def run(request):
+        return {'problem': None}          # malformed: KeyError inside
+    src, said, _ = source(tmp_path, run)
+    assert src.prepare(Snap([Record(U, 'i')]), [Inst(U)]) == {}
+    assert [n for n, _ in said.said] == ['resctrl-error']
+
+
+def test_group_source_not_in_host_namespace_reads_only(tmp_path):
+    src, said, root = source(tmp_path, None, method='none')
+    src._runner = None
+    view = src.prepare(Snap([Record(U, 'i')]), [Inst(U)])
+    assert view == {}
+    assert [n for n, _ in said.said] == ['resctrl-no-privilege']
+
+
+def test_group_source_unusable_root(tmp_path):
+    said = Said()
+    src = rg.GroupSource(dict(SETTINGS, resctrl_root=str(tmp_path)), said,
+                         method='in-process')
+    assert src.prepare(Snap([Record(U, 'i')]), [Inst(U)]) == {}
+    assert [n for n, _ in said.said] == ['resctrl-unusable']
+    off = rg.GroupSource(dict(SETTINGS, resctrl_root=str(tmp_path),
+                              resctrl_manage_groups=False), Said())
+    assert off.prepare(Snap([]), []) == {}
+
+
+def test_privileged_method_choice():
+    from ceilometer_perf.resctrl import privileged
+    assert privileged.how(euid=0, host_ns=True) == privileged.IN_PROCESS
+    assert privileged.how(euid=0, host_ns=False) == privileged.NONE
+    assert privileged.how(euid=1000, host_ns=True) == privileged.PRIVSEP
+    assert privileged.how(euid=1000, host_ns=False) == privileged.NONE
+    assert privileged.runner(privileged.IN_PROCESS) is reconcile.run
+    assert privileged.runner(privileged.NONE) is None
+
+
+def test_host_pid_namespace_from_nspid(tmp_path):
+    from ceilometer_perf.resctrl import privileged
+    (tmp_path / 'self').mkdir()
+    status = tmp_path / 'self' / 'status'
+    status.write_text('Name:\tx\nNSpid:\t4242\n')
+    assert privileged.in_host_pid_namespace(str(tmp_path))
+    status.write_text('Name:\tx\nNSpid:\t4242\t17\n')
+    assert not privileged.in_host_pid_namespace(str(tmp_path))
+
+
+def test_privsep_entrypoint_in_process(resctrl_emulator, tmp_path):
+    """Our privsep context's entrypoint, run in-process (client mode
+    off), validates and reconciles like the agent's in-process call."""
+    from ceilometer_perf.resctrl import privileged
+    ctx = privileged.context()
+    assert ctx.pypath == privileged.CONTEXT_PATH
+    from oslo_privsep import capabilities
+    from oslo_config import cfg
+    assert cfg.CONF[privileged.CFG_SECTION].capabilities == [
+        capabilities.CAP_DAC_OVERRIDE]
+    entry = getattr(privileged, privileged.ENTRYPOINT)
+    assert ctx.is_entrypoint(entry)
+    ctx.set_client_mode(False)
+    try:
+        result = privileged.run_privileged({
+            'root': resctrl_emulator.mountpoint, 'instances': [],
+            'threads': 'vcpus', 'reserve': 0, 'monitored': []})
+        assert result['problem'] is None
+        with pytest.raises(ValueError):
+            privileged.run_privileged({'root': 'relative'})
+    finally:
+        ctx.set_client_mode(True)
