@@ -167,6 +167,12 @@ class Proc:
         self.run_dir = run_dir
         self._btime = None
         self._has_groups_file = None
+        # Thread names never change once QEMU set them: read once per
+        # (QEMU pid, start time, thread), kept while the thread is seen.
+        self._comm = {}
+        self._comm_seen = set()
+        # {pid file: ((st_ino, st_mtime), pid, start)} verified before.
+        self._verified = {}
 
     def path(self, *parts):
         return os.path.join(self.proc_root, *[str(p) for p in parts])
@@ -189,8 +195,19 @@ class Proc:
         """(pid, start time) of the instance's QEMU, verified."""
         pidfile = os.path.join(self.run_dir, instance.name + '.pid')
         try:
+            st = os.stat(pidfile)
+            known = self._verified.get(pidfile)
+            if known is not None and known[0] == (st.st_ino, st.st_mtime,
+                                                  instance.uuid):
+                # Same file as verified before: the process must still be
+                # the one that started then (no pid reuse since).
+                try:
+                    if self.start_time(known[1]) == known[2]:
+                        return known[1], known[2]
+                except (OSError, ValueError, IndexError):
+                    pass
             text = rg._read(pidfile).strip()
-            mtime = os.stat(pidfile).st_mtime
+            mtime = st.st_mtime
         except PermissionError as exc:
             raise PermissionError(
                 exc.errno, 'cannot read %s' % pidfile) from exc
@@ -214,6 +231,8 @@ class Proc:
         if started > mtime + START_SLACK:
             raise ThreadsUnknown('pid %d started after %s was written '
                                  '(pid reused)' % (pid, pidfile))
+        self._verified[pidfile] = ((st.st_ino, st.st_mtime, instance.uuid),
+                                   pid, started)
         return pid, started
 
     def threads(self, pid, mode):
@@ -226,14 +245,30 @@ class Proc:
         if mode == ALL:
             return tids
         out = []
+        cache = self._comm
         for tid in tids:
-            try:
-                comm = rg._read(self.path(pid, 'task', tid, 'comm')).strip()
-            except OSError:
-                continue      # exited meanwhile
+            key = (pid, tid)
+            comm = cache.get(key)
+            if comm is None:
+                try:
+                    comm = rg._read(self.path(pid, 'task', tid,
+                                              'comm')).strip()
+                except OSError:
+                    continue      # exited meanwhile
+                cache[key] = comm
+            self._comm_seen.add(key)
             if VCPU_NAME_RE.match(comm):
                 out.append(tid)
         return out
+
+    def end_cycle(self):
+        """Forget the names of threads not seen this cycle (a reused
+        thread id is a new thread)."""
+        for key in set(self._comm) - self._comm_seen:
+            del self._comm[key]
+        self._comm_seen = set()
+        if len(self._verified) > 4 * max(len(self._comm), 64):
+            self._verified.clear()
 
     def resctrl_groups(self, tid):
         """(CTRL_MON, MON) from /proc/<tid>/cpu_resctrl_groups, or None
@@ -524,7 +559,7 @@ def run(request, proc=None, clock=time.monotonic):
     detail]}; counts; rmids {total, used, ours, reserve}; foreign [paths].
     """
     root, mode, reserve, instances, monitored = validate_request(request)
-    proc = proc or Proc()
+    proc = proc or _default_proc()
     started = clock()
     result = {'problem': None, 'detail': '', 'groups': {}, 'threads': {},
               'reasons': {}, 'foreign': [], 'rmids': {},
@@ -553,8 +588,20 @@ def run(request, proc=None, clock=time.monotonic):
         result.update(problem=UNUSABLE, detail=str(exc))
     finally:
         unlock(fd)
+        proc.end_cycle()
     result['seconds'] = clock() - started
     return result
+
+
+_PROC = []
+
+
+def _default_proc():
+    # One per process (the agent, the privsep daemon, resctrl-sync), so
+    # its caches live from cycle to cycle.
+    if not _PROC:
+        _PROC.append(Proc())
+    return _PROC[0]
 
 
 def _reconcile(root, mode, reserve, instances, monitored, proc, result):
