@@ -33,19 +33,10 @@ RDT_METERS = ['cpu_l3_cache', 'memory.bandwidth.total',
               'memory.bandwidth.local']
 
 
-class Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
 @pytest.fixture
 def plugin_log():
     """The plugin's log records (oslo.log setup drops pytest's handler)."""
-    handler = Collect()
+    handler = agent_mod.Collect()
     logger = logging.getLogger('ceilometer_perf')
     logger.addHandler(handler)
     yield handler.records

@@ -37,21 +37,9 @@ METERS = ['cpu_l3_cache', 'memory.bandwidth.total', 'memory.bandwidth.local']
 EXTRA = localguests.Guest('rdt-extra')
 
 
-class Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-    def lines(self, level=logging.INFO):
-        return [r.getMessage() for r in self.records if r.levelno >= level]
-
-
 @pytest.fixture
 def plugin_log():
-    handler = Collect()
+    handler = agent_mod.Collect()
     logger = logging.getLogger('ceilometer_perf')
     logger.addHandler(handler)
     yield handler

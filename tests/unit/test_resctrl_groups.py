@@ -224,11 +224,16 @@ def test_threads_in_a_ctrl_mon_group_get_a_mon_group_under_it(host):
         assert emu.thread_groups(tid) == ('qemu-1-a-vcpus_0-1', path)
 
 
+def boot_with_last_vcpu_in(host, group, vcpus):
+    """An instance whose last vCPU thread another tool put in group."""
+    a, _, tids, _ = host.boot('a', vcpus=vcpus)
+    host.emu.make_group(group)
+    host.emu.move_task(group, tids[-1])
+    return a, tids
+
+
 def test_threads_split_over_two_ctrl_mon_groups(host):
-    emu = host.emu
-    a, _, vcpus, _ = host.boot('a', vcpus=2)
-    emu.make_group('COS2')
-    emu.move_task('COS2', vcpus[1])
+    a, vcpus = boot_with_last_vcpu_in(host, 'COS2', 2)
     result = host.run()
     assert sorted(result['groups'][a]) == sorted([
         'mon_groups/' + name_of(a), 'COS2/mon_groups/' + name_of(a)])
@@ -237,9 +242,7 @@ def test_threads_split_over_two_ctrl_mon_groups(host):
 
 def test_threads_in_another_tools_mon_group_are_left_alone(host):
     emu = host.emu
-    a, _, vcpus, _ = host.boot('a', vcpus=1)
-    emu.make_group('mon_groups/pqos-1-0')
-    emu.move_task('mon_groups/pqos-1-0', vcpus[0])
+    a, vcpus = boot_with_last_vcpu_in(host, 'mon_groups/pqos-1-0', 1)
     result = host.run()
     assert result['reasons'][a][0] == missing.RESCTRL_FOREIGN
     assert emu.thread_groups(vcpus[0]) == ('', 'mon_groups/pqos-1-0')
