@@ -28,6 +28,7 @@ from ceilometer import service
 from ceilometer.polling import manager as polling_manager
 
 from ceilometer_perf import opts
+from ceilometer_perf.resctrl import privileged
 
 
 class SampleRecorder:
@@ -48,6 +49,9 @@ class LocalAgent:
     """
 
     def __init__(self, sources, conf=None, config_overrides=None):
+        # An operator's terminal is no place for sudo to prompt: the
+        # tooling reconciles resctrl groups only in-process (as root).
+        privileged.PRIVSEP_ALLOWED = False
         self._dir = tempfile.mkdtemp(prefix='ceilometer-perf-')
         polling_file = os.path.join(self._dir, 'polling.yaml')
         with open(polling_file, 'w') as f:

@@ -348,9 +348,14 @@ class GroupSource:
                 return view
         view = self.view = self._read_only()
         if self.manage and run is None and self._failed_at is None:
-            # Root in a container's PID namespace (kolla): the groups are
-            # the companion's (ceilometer-perf resctrl-sync) to keep.
-            self._cannot_write('not in the host\'s PID namespace', view)
+            # A container's PID namespace (kolla): the groups are the
+            # companion's (ceilometer-perf resctrl-sync) to keep.
+            from ceilometer_perf.resctrl import privileged
+            self._cannot_write(
+                'not in the host\'s PID namespace'
+                if not privileged.in_host_pid_namespace() else
+                'not root, and operator commands start no privsep daemon',
+                view)
         return view
 
     def _cannot_write(self, why, view):

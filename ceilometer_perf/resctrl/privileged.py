@@ -66,13 +66,18 @@ def in_host_pid_namespace(proc='/proc'):
     return True       # kernels before 4.1 have no NSpid: no way to tell
 
 
+# The operator commands (poll, check) never start a privsep daemon: sudo
+# could prompt on their terminal.  As root they reconcile in-process.
+PRIVSEP_ALLOWED = True
+
+
 def how(euid=None, host_ns=None):
     """IN_PROCESS, PRIVSEP or NONE for this process."""
     euid = os.geteuid() if euid is None else euid
     host_ns = in_host_pid_namespace() if host_ns is None else host_ns
     if euid == 0:
         return IN_PROCESS if host_ns else NONE
-    return PRIVSEP if host_ns else NONE
+    return PRIVSEP if host_ns and PRIVSEP_ALLOWED else NONE
 
 
 def context():

@@ -708,14 +708,18 @@ def test_group_source_unusable_root(tmp_path):
     assert off.prepare(Snap([]), []) == {}
 
 
-def test_privileged_method_choice():
+def test_privileged_method_choice(monkeypatch):
     from ceilometer_perf.resctrl import privileged
+    monkeypatch.setattr(privileged, 'PRIVSEP_ALLOWED', True)
     assert privileged.how(euid=0, host_ns=True) == privileged.IN_PROCESS
     assert privileged.how(euid=0, host_ns=False) == privileged.NONE
     assert privileged.how(euid=1000, host_ns=True) == privileged.PRIVSEP
     assert privileged.how(euid=1000, host_ns=False) == privileged.NONE
     assert privileged.runner(privileged.IN_PROCESS) is reconcile.run
     assert privileged.runner(privileged.NONE) is None
+    # The operator commands never start one (sudo could prompt).
+    monkeypatch.setattr(privileged, 'PRIVSEP_ALLOWED', False)
+    assert privileged.how(euid=1000, host_ns=True) == privileged.NONE
 
 
 def test_host_pid_namespace_from_nspid(tmp_path):
