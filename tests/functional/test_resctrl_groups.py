@@ -310,3 +310,47 @@ def test_two_reconcilers_at_once(guests, emu):
                                           for g in guests.values())
     assert len(emu.calls('mkdir')) == len(guests)
     assert [c for c in emu.calls() if c.errno] == []
+
+
+def _children_caps():
+    """{pid: CapEff} of this process's children."""
+    caps = {}
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open('/proc/%s/status' % pid) as f:
+                fields = dict(line.split(':', 1) for line in f if ':' in line)
+        except OSError:
+            continue
+        if int(fields['PPid']) == os.getpid():
+            caps[int(pid)] = int(fields['CapEff'], 16)
+    return caps
+
+
+def test_privsep_daemon_with_only_cap_dac_override(guests, emu):
+    """Our privsep context, its daemon really forked and stripped to
+    CAP_DAC_OVERRIDE (uid 0 kept), reconciles the real guests."""
+    from oslo_privsep import priv_context
+
+    from ceilometer_perf.resctrl import privileged
+    # The kernel's mon_groups directories are read-only even for root.
+    assert not os.stat(emu.path('mon_groups')).st_mode & 0o222
+    ctx = privileged.context()
+    before = set(_children_caps())
+    ctx.start(method=priv_context.Method.FORK)
+    try:
+        daemons = {p: c for p, c in _children_caps().items()
+                   if p not in before}
+        assert list(daemons.values()) == [1 << 1], daemons   # DAC_OVERRIDE
+        result = privileged.run_privileged({
+            'root': emu.mountpoint, 'threads': 'vcpus', 'reserve': 0,
+            'monitored': [], 'instances': [
+                (g.uuid, g.domain_name, False) for g in guests.values()]})
+        assert result['problem'] is None, result
+        for guest in guests.values():
+            assert emu.tasks(group(guest.uuid)) == qemu_threads(guest)[1]
+        with pytest.raises(Exception, match='absolute normalised'):
+            privileged.run_privileged({'root': emu.mountpoint + '/../x'})
+    finally:
+        ctx.stop()
