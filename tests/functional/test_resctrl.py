@@ -69,6 +69,15 @@ def test_no_monitors_no_samples_one_line(guests, reads, plugin_log):
             assert not [k for k in record.stats
                         if k.startswith('memory.bandwidth.')]
 
+    # No traceback, no error: one warning for the host, whatever the
+    # number of guests, meters and cycles.
+    assert not [r for r in plugin_log if r.exc_info]
+    warnings = [r.getMessage() for r in plugin_log
+                if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert 'nova does not configure resctrl monitors' in warnings[0]
+    assert resctrl_host.host_support().summary() in warnings[0]
+
     # Alone in its task it reads libvirt's monitors (CPU_TOTAL): none.
     del reads[:]
     alone = agent_mod.Agent([{'name': 'cache', 'interval': 300,
@@ -78,15 +87,6 @@ def test_no_monitors_no_samples_one_line(guests, reads, plugin_log):
     for record in reads[0][1].records.values():
         if record.name.startswith(localguests.PREFIX):
             assert record.stats['cpu.cache.monitor.count'] == 0
-
-    # No traceback, no error: one warning for the host, whatever the
-    # number of guests, meters and cycles.
-    assert not [r for r in plugin_log if r.exc_info]
-    warnings = [r.getMessage() for r in plugin_log
-                if r.levelno >= logging.WARNING]
-    assert len(warnings) == 1, warnings
-    assert 'nova does not configure resctrl monitors' in warnings[0]
-    assert resctrl_host.host_support().summary() in warnings[0]
 
 
 def test_host_probe_agrees_with_libvirt(hypervisor):
