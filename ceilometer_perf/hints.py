@@ -73,11 +73,13 @@ HINTS = {
         'ceilometer-perf: instance %(instance)s (and maybe others) has '
         'neither the perf %(event)s event nor a resctrl %(feature)s '
         'monitor, so %(meter)s has no sample for it. nova does not '
-        'configure resctrl monitors: add <monitor> elements to the '
-        '<cachetune> (cache) and <memorytune> (memory bandwidth) of the '
-        'domain\'s <cputune>, see "Cache and memory bandwidth monitors" '
-        'in the ceilometer-perf docs. This host: %(host_resctrl)s. Logged '
-        'once for %(monitored_meters)s.'),
+        'configure resctrl monitors; where the host has resctrl '
+        'monitoring, set [ceilometer_perf] resctrl_manage_groups = true '
+        'and ceilometer-perf keeps a monitoring group per instance itself '
+        '(no nova or guest change), or add <monitor> elements to the '
+        'domain\'s <cachetune> and <memorytune>; see "Cache and memory '
+        'bandwidth" in the ceilometer-perf docs. This host: '
+        '%(host_resctrl)s. Logged once for %(monitored_meters)s.'),
     missing.MONITOR_INCOMPLETE: Hint(
         logging.WARNING, ONCE,
         'ceilometer-perf: the resctrl monitor stats libvirt returned for '
@@ -99,6 +101,51 @@ HINTS = {
         'ceilometer-perf: cpu.time of instance %(instance)s is below the '
         'time of its vCPUs (%(detail)s ns); no %(meter)s sample while it '
         'is. Logged once.'),
+    missing.RESCTRL_NO_RMID: Hint(
+        logging.WARNING, (),
+        'ceilometer-perf: no free resctrl RMID for a monitoring group of '
+        'instance %(instance)s (and maybe others): %(detail)s. '
+        '%(meter)s and the other cache/bandwidth meters have no sample '
+        'for it; instances already monitored keep their groups. RMIDs '
+        'are one pool per host shared with libvirt and other tools: '
+        'remove groups other tools left behind (ceilometer-perf check '
+        'lists them), or lower [ceilometer_perf] resctrl_rmid_reserve if '
+        'no libvirt <cachetune> domain needs them. Logged once.'),
+    missing.RESCTRL_LIMBO: Hint(
+        logging.WARNING, (),
+        'ceilometer-perf: no resctrl RMID free yet for instance '
+        '%(instance)s (and maybe others): %(detail)s; freed RMIDs stay '
+        'in limbo until their cache lines age out (usually seconds to '
+        'minutes). Retried every cycle, nothing to do unless it lasts: '
+        'then raise info/L3_MON/max_threshold_occupancy. Logged once.'),
+    missing.RESCTRL_NO_THREADS: Hint(
+        logging.WARNING, (),
+        'ceilometer-perf: cannot find the QEMU threads of instance '
+        '%(instance)s (and maybe others) to monitor with resctrl: '
+        '%(detail)s. Retried every cycle. Logged once.'),
+    missing.RESCTRL_FOREIGN: Hint(
+        logging.INFO, (),
+        'ceilometer-perf: instance %(instance)s (and maybe others) is '
+        'already monitored by another tool\'s resctrl group (%(detail)s); '
+        'ceilometer-perf leaves it alone, so %(meter)s has no sample for '
+        'it. Logged once.'),
+    missing.RESCTRL_GROUP_GONE: Hint(
+        logging.WARNING, (),
+        'ceilometer-perf: the resctrl group of instance %(instance)s '
+        '(and maybe others) vanished (%(detail)s): another tool removed '
+        'it or resctrl was remounted. It is recreated next cycle. Logged '
+        'once.'),
+    missing.RESCTRL_VALUE_UNAVAILABLE: Hint(
+        logging.WARNING, (),
+        'ceilometer-perf: the kernel reads %(detail)s for a resctrl '
+        'counter of instance %(instance)s (and maybe others), so '
+        '%(meter)s has no sample for it this cycle; its other meters '
+        'are not affected. Unassigned: the AMD mbm_event mode ran out of '
+        'counters (info/L3_MON/num_mbm_cntrs). Logged once.'),
+    missing.RESCTRL_ERROR: Hint(
+        logging.WARNING, (),
+        'ceilometer-perf: resctrl refused a monitoring group of instance '
+        '%(instance)s (and maybe others): %(detail)s. Logged once.'),
     missing.NO_DOMAIN_XML: Hint(
         logging.DEBUG, EVERY_TIME,
         'no XML for instance %(instance)s: %(detail)s'),
@@ -139,6 +186,41 @@ MESSAGES = {
         logging.INFO, False,
         'ceilometer-perf: instance %s (domain %s) answers again: its stats '
         'are read whole'),
+    'resctrl-unusable': Message(
+        logging.WARNING, True,
+        'ceilometer-perf: resctrl_manage_groups is on but %s, so no '
+        'instance gets a resctrl monitoring group. Mount it (mount -t '
+        'resctrl resctrl /sys/fs/resctrl) on a host with Intel RDT or '
+        'AMD PQoS monitoring; every group is recreated the cycle after. '
+        'Logged once.'),
+    'resctrl-no-privilege': Message(
+        logging.WARNING, True,
+        'ceilometer-perf: cannot write resctrl monitoring groups (%s). '
+        'Run ceilometer-polling as root, allow our privsep helper '
+        '(etc/ceilometer/rootwrap.d/ceilometer-perf.filters and sudo for '
+        'ceilometer-rootwrap), or run ceilometer-perf resctrl-sync --loop '
+        'as root on the host; groups that exist are still read. Logged '
+        'once.'),
+    'resctrl-companion': Message(
+        logging.INFO, True,
+        'ceilometer-perf: this agent does not write resctrl groups itself '
+        '(%s); it reads the groups ceilometer-perf resctrl-sync keeps on '
+        'the host. Logged once.'),
+    'resctrl-locked': Message(
+        logging.WARNING, True,
+        'ceilometer-perf: %s; the resctrl groups were not updated this '
+        'cycle (retried next cycle). Logged once.'),
+    'resctrl-error': Message(
+        logging.ERROR, True,
+        'ceilometer-perf: the resctrl groups step failed (%s); cache and '
+        'bandwidth meters from our groups have no samples while it does, '
+        'every other meter is polled. Logged once.'),
+    'resctrl-vanished': Message(
+        logging.WARNING, True,
+        'ceilometer-perf: the resctrl monitoring groups of %d instances '
+        'vanished since the last cycle (%s): another tool removed them '
+        '(pqos -r does) or resctrl was remounted. Recreated now; their '
+        'bandwidth has values again from the next cycle. Logged once.'),
 }
 
 

@@ -38,6 +38,22 @@ CPU_TIME_INCONSISTENT = 'cpu-time-inconsistent'
 # The domain XML could not be read (the domain went away meanwhile).
 NO_DOMAIN_XML = 'no-domain-xml'
 
+# Our resctrl monitoring groups (ceilometer_perf/resctrl/): no free RMID
+# for the instance's group (pool exhausted, or only the reserve left).
+RESCTRL_NO_RMID = 'resctrl-no-rmid'
+# No free RMID now, but freed ones are still in limbo (mkdir: EBUSY).
+RESCTRL_LIMBO = 'resctrl-limbo'
+# The instance's QEMU or its vCPU threads could not be found or trusted.
+RESCTRL_NO_THREADS = 'resctrl-no-threads'
+# Its threads are in other tools' monitoring groups (left alone).
+RESCTRL_FOREIGN = 'resctrl-foreign'
+# Its group vanished between the reconcile and the read.
+RESCTRL_GROUP_GONE = 'resctrl-group-gone'
+# A counter read Unavailable, Unassigned or Error.
+RESCTRL_VALUE_UNAVAILABLE = 'resctrl-value-unavailable'
+# Any other kernel refusal (detail says which).
+RESCTRL_ERROR = 'resctrl-error'
+
 
 class Missing:
     """No value, and why: a reason above, the event, the detail."""

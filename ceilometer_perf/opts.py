@@ -42,6 +42,42 @@ OPTS = [
                       'hung QEMU, and the instance is logged once.  Reads '
                       'of perf counters never wait on a QEMU.  0 waits for '
                       'ever.'),
+    cfg.StrOpt('resctrl_root',
+               default='/sys/fs/resctrl',
+               help='Where the resctrl filesystem is mounted.  Whether '
+                    'resctrl monitoring is usable is decided from the tree '
+                    'found here (info/L3_MON), not from the mount\'s '
+                    'filesystem type.'),
+    cfg.BoolOpt('resctrl_manage_groups',
+                default=False,
+                help='Keep one resctrl monitoring group per running '
+                     'instance (ceilometer-perf-<instance uuid>) and read '
+                     'cpu_l3_cache and memory.bandwidth.* from it: cache '
+                     'and bandwidth on every Intel RDT / AMD PQoS host with '
+                     'no nova change.  This writes kernel state (mkdir, '
+                     'rmdir, tasks), so it is the operator\'s choice; '
+                     'ceilometer-perf check says whether this host can. '
+                     'Instances with libvirt <monitor>s keep that path.'),
+    cfg.StrOpt('resctrl_threads',
+               default='vcpus',
+               choices=[('vcpus', 'the instance\'s vCPU threads, the '
+                         'meaning of cpu_l3_cache and of libvirt\'s '
+                         'monitors'),
+                        ('all', 'every thread of its QEMU process (I/O '
+                         'threads, emulator, migration)')],
+               help='Which threads of an instance its monitoring group '
+                    'holds.'),
+    cfg.IntOpt('resctrl_rmid_reserve',
+               default=8,
+               min=0,
+               help='RMIDs (monitoring ids, info/L3_MON/num_rmids, one pool '
+                    'per host shared with libvirt and every other tool) '
+                    'that ceilometer-perf always leaves free.  8 leaves '
+                    'room for a few libvirt <cachetune> monitors starting '
+                    'or migrating in and for an operator\'s pqos session, '
+                    'and costs under 5% of the smallest pools RDT hosts '
+                    'have (176+).  When RMIDs run short, instances already '
+                    'monitored keep their group before new ones get one.'),
 ]
 
 

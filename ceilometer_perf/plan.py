@@ -22,6 +22,7 @@ import fnmatch
 import threading
 
 from ceilometer_perf import catalogue
+from ceilometer_perf import stats
 
 POLLSTER_NAMESPACES = ('ceilometer.poll.compute', 'ceilometer.poll.central',
                        'ceilometer.poll.ipmi')
@@ -33,8 +34,9 @@ _OUR_NAMES = [m.name for m in catalogue.METERS]
 class TaskPlans:
     """Stats groups per (polling manager, meter), planned once."""
 
-    def __init__(self, reporter):
+    def __init__(self, reporter, own_groups=False):
         self.reporter = reporter
+        self.own_groups = own_groups
         self._plans = {}
         self._checked_managers = set()
         self._lock = threading.Lock()
@@ -44,7 +46,7 @@ class TaskPlans:
         polling = getattr(manager, 'polling_manager', None)
         sources = getattr(polling, 'sources', None)
         if not sources:
-            return frozenset(meter.groups)
+            return frozenset(meter_groups(meter, self.own_groups))
         key = (id(polling), meter.name)
         groups = self._plans.get(key)
         if groups is not None:
@@ -55,7 +57,8 @@ class TaskPlans:
                 self._check_sources(manager, sources)
             groups = self._plans.get(key)
             if groups is None:
-                groups = self._plans[key] = task_groups(sources, meter)
+                groups = self._plans[key] = task_groups(
+                    sources, meter, self.own_groups)
             return groups
 
     def _check_sources(self, manager, sources):
@@ -70,18 +73,40 @@ class TaskPlans:
             self.reporter.say('polling-definition', problem)
 
 
-def task_groups(sources, meter):
+def meter_groups(meter, own_groups=False):
+    """The stats groups a meter needs read.
+
+    With our own resctrl groups (resctrl_manage_groups) the cache and
+    bandwidth meters read sysfs, not libvirt's monitors: they need no
+    group that waits on QEMU (CPU_TOTAL), so they fit the cheap task.
+    """
+    if own_groups and meter.kind == catalogue.KIND_MONITORED:
+        return tuple(g for g in meter.groups if g not in stats.SLOW)
+    return meter.groups
+
+
+def task_groups(sources, meter, own_groups=False):
     """The groups of the plugin meters in the sources of meter's interval.
 
     sources: Ceilometer's polling sources (get_interval, support_meter).
+    A cache or bandwidth meter never makes a task of cheap meters wait on
+    QEMU: libvirt's <cachetune> monitors (CPU_TOTAL) are read only where
+    the task reads CPU_TOTAL anyway or has no other meter; elsewhere the
+    meter comes from the perf event or our own groups.
     """
     intervals = {s.get_interval() for s in sources
                  if s.support_meter(meter.name)}
-    groups = set(meter.groups)
+    task = [meter]
     for source in sources:
         if source.get_interval() in intervals:
-            groups.update(g for m in catalogue.METERS
-                          if source.support_meter(m.name) for g in m.groups)
+            task.extend(m for m in catalogue.METERS
+                        if source.support_meter(m.name))
+    others = [m for m in task if m.kind != catalogue.KIND_MONITORED]
+    cheap = bool(others) and not any(set(m.groups) & stats.SLOW
+                                     for m in others)
+    groups = set()
+    for m in task:
+        groups.update(meter_groups(m, own_groups or cheap))
     return frozenset(groups)
 
 

@@ -169,6 +169,8 @@ class Snapshot:
     # None for a read that waited for every domain.
     stalled: dict = None
     _keys: set = dataclasses.field(default=None, repr=False)
+    # What value kinds compute once per snapshot (our resctrl groups).
+    extras: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def get(self, uuid):
         return self.records.get(uuid)

@@ -34,6 +34,7 @@ from ceilometer_perf import reader
 from ceilometer_perf import samples
 from ceilometer_perf.kinds import derived
 from ceilometer_perf.kinds import vpmu
+from ceilometer_perf.resctrl import groups as resctrl_groups
 from ceilometer_perf.resctrl import host as resctrl_host
 from ceilometer_perf.resctrl import monitors as resctrl_monitors
 
@@ -62,11 +63,13 @@ class HostState:
         self.reader = reader.BulkReader(
             self.connection, nowait=settings['stats_nowait'],
             timeout=settings['stats_timeout'], on_snapshot=self._after_read)
-        self.plans = plan.TaskPlans(self.reporter)
+        self.plans = plan.TaskPlans(
+            self.reporter, own_groups=settings['resctrl_manage_groups'])
         self.stalls = deadline.StallWatch(self.reporter,
                                           settings['stats_timeout'])
         self.vpmu = vpmu.VpmuCache()
         self.monitors = resctrl_monitors.MonitorValues()
+        self.groups = resctrl_groups.GroupSource(settings, self.reporter)
         self.derived = derived.DerivedState()
         self.metadata = samples.InstanceMetadata()
         self._kind_classes = kinds.kind_classes()
@@ -113,6 +116,7 @@ class HostState:
             self._pruned_for = boots
             self.vpmu.prune(snap)
             self.monitors.prune(snap)
+            self.groups.prune(set(snap.records))
             self.derived.prune(snap.records)
             self.metadata.prune(snap.records)
         self.stalls.observe(snap)

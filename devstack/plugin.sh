@@ -65,6 +65,33 @@ function configure_ceilometer_perf_gnocchi {
         || die $LINENO "merging gnocchi_resources.yaml failed"
 }
 
+function configure_ceilometer_perf_resctrl {
+    # Per-instance resctrl monitoring groups where the host can: cache
+    # occupancy and memory bandwidth with no nova change.
+    local root=$CEILOMETER_PERF_RESCTRL_ROOT
+    local sudo=""
+    if [[ "$CEILOMETER_PERF_RESCTRL" != "True" ]]; then
+        return 0
+    fi
+    if [[ ! -d "$root/info/L3_MON" ]]; then
+        echo_summary "ceilometer-perf: no resctrl monitoring at $root," \
+            "resctrl groups stay off"
+        return 0
+    fi
+    iniset "$CEILOMETER_CONF" ceilometer_perf resctrl_manage_groups True
+    if [[ "$root" != "/sys/fs/resctrl" ]]; then
+        iniset "$CEILOMETER_CONF" ceilometer_perf resctrl_root "$root"
+    fi
+    # devstack runs ceilometer-polling as the stack user: the reconcile
+    # goes through our privsep helper, which rootwrap must allow.
+    if [[ $EUID -ne 0 ]]; then
+        sudo=sudo
+    fi
+    $sudo install -D -m 0644 \
+        "$CEILOMETER_PERF_DIR/etc/ceilometer/rootwrap.d/ceilometer-perf.filters" \
+        "$CEILOMETER_CONF_DIR/rootwrap.d/ceilometer-perf.filters"
+}
+
 function clean_ceilometer_perf {
     rm -f "$CEILOMETER_CONF_DIR"/polling.yaml.*.bak
     rm -f "$CEILOMETER_CONF_DIR"/gnocchi_resources.yaml.*.bak
@@ -78,6 +105,7 @@ elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
     configure_ceilometer_perf_nova
     configure_ceilometer_perf_polling
     configure_ceilometer_perf_gnocchi
+    configure_ceilometer_perf_resctrl
 elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
     echo_summary "ceilometer-perf: what this host can produce"
     "$(ceilometer_perf_bin)" check || true

@@ -20,6 +20,7 @@
                                        [--rate-policy P] [--gauge-policy P]
     ceilometer-perf gnocchi mapping
     ceilometer-perf perf-events
+    ceilometer-perf resctrl-sync [--loop [--interval S]]
 
 poll and check read the same ceilometer.conf as the polling agent
 (oslo.config options such as --config-file pass through) and run the
@@ -255,6 +256,20 @@ def cmd_perf_events(args, out):
     return EXIT_OK
 
 
+def cmd_resctrl_sync(args, conf, out):
+    from ceilometer_perf import opts
+    from ceilometer_perf.ops import resctrlsync
+    settings, problems = opts.read(conf)
+    if problems:
+        raise CommandError('; '.join(problems))
+    try:
+        result = resctrlsync.run(conf, settings, out, loop=args.loop,
+                                 interval=args.interval)
+    except PermissionError as exc:
+        raise CommandError(str(exc)) from exc
+    return EXIT_OK if result and not result['problem'] else EXIT_ERROR
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog='ceilometer-perf',
@@ -318,7 +333,18 @@ def build_parser():
                    help='print the perf events this host can count, for '
                         'nova.conf [libvirt] enabled_perf_events'
                    ).set_defaults(offline=cmd_perf_events)
-    for p in (poll, check):
+    sync = sub.add_parser(
+        'resctrl-sync',
+        help='as root on the host: keep one resctrl monitoring group per '
+             'running instance, for agents that cannot (containers, '
+             'non-root)')
+    sync.add_argument('--loop', action='store_true',
+                      help='keep going (the systemd unit), printing what '
+                           'changes')
+    sync.add_argument('--interval', type=float, default=15.0, metavar='S',
+                      help='seconds between reconciles with --loop '
+                           '(default 15)')
+    for p in (poll, check, sync):
         p.add_argument('--libvirt-uri', metavar='URI',
                        help="override Ceilometer's libvirt_uri")
     return parser
@@ -344,6 +370,8 @@ def main(argv=None, out=None):
         # Errors are reported here, once; keep libvirt from printing too.
         libvirt.registerErrorHandler(lambda ctx, err: None, None)
         conf = load_conf(oslo_args, args.libvirt_uri)
+        if args.command == 'resctrl-sync':
+            return cmd_resctrl_sync(args, conf, out)
         command = cmd_poll if args.command == 'poll' else cmd_check
         return command(args, conf, out)
     except CommandError as exc:

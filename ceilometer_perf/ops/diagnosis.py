@@ -25,12 +25,16 @@ import textwrap
 import time
 from xml.etree import ElementTree
 
-from ceilometer_perf import stats
 from ceilometer_perf import catalogue
 from ceilometer_perf import hints
+from ceilometer_perf import missing
+from ceilometer_perf import opts
+from ceilometer_perf import stats
 from ceilometer_perf.ops import hostprobe
 from ceilometer_perf import reader
+from ceilometer_perf.resctrl import groups as rg
 from ceilometer_perf.resctrl import host as resctrl_host
+from ceilometer_perf.resctrl import privileged
 from ceilometer_perf.kinds import vpmu
 
 NOVA_NAMESPACES = ('http://openstack.org/xmlns/libvirt/nova/1.1',
@@ -187,19 +191,29 @@ def explain(meter, host, instances):
                 return ('%s: %s' % (event, host['rdt_perf_pmu']['detail']),
                         'on kernels from 4.14 on, cache and memory '
                         'bandwidth monitoring goes through resctrl')
+            groups = host.get('resctrl_groups') or {}
+            why = {i['uuid']: i['why_not']
+                   for i in groups.get('instances', ()) if i['why_not']}
+            if groups.get('usable') and why:
+                named = [i for i in instances if i['uuid'] in why]
+                return ('no resctrl group for %s: %s' % (
+                            ', '.join(i['name'] for i in named),
+                            why[named[0]['uuid']] if named else ''),
+                        'see "Resctrl monitoring groups" above')
             problems = host['resctrl_problems'][meter.fallback]
-            if problems:
+            if problems and not groups.get('usable'):
                 return ('no perf %s (%s) and no resctrl %s: %s'
                         % (event, host['rdt_perf_pmu']['detail'],
                            meter.fallback, problems[0]),
                         'a host with Intel RDT monitoring and resctrl '
                         'mounted (see the docs, "Cache and memory bandwidth '
                         'monitors")')
-            return ('no resctrl %s monitor on instance %s'
-                    % (meter.fallback, ', '.join(i['name']
-                                                  for i in instances)),
-                    'add a <cachetune>/<memorytune> monitor to the domain '
-                    '(see the docs, "Cache and memory bandwidth monitors")')
+            return ('no resctrl %s monitor or group of ours on instance '
+                    '%s' % (meter.fallback, ', '.join(i['name']
+                                                     for i in instances)),
+                    'set [ceilometer_perf] resctrl_manage_groups = true '
+                    '(see "Resctrl monitoring groups" above), or add a '
+                    '<cachetune>/<memorytune> monitor to the domain')
         if kind == 'rdt':
             return ('%s: not counted for instance %s' % (
                         event, ', '.join(i['name'] for i in instances)),
@@ -256,6 +270,126 @@ def nova_api_use(release, instances, fetch_extra_metadata=None):
         % (release, len(old), unreachable))}
 
 
+def _assign_mode(root):
+    """The AMD counter assignment mode in use ('[mbm_event]' is chosen)."""
+    try:
+        with open(os.path.join(root, 'info', 'L3_MON',
+                               'mbm_assign_mode')) as f:
+            text = f.read()
+    except OSError:
+        return None
+    for word in text.split():
+        if word.startswith('[') and word.endswith(']'):
+            return word[1:-1]
+    return text.strip() or None
+
+
+def _foreign_kinds(paths):
+    seen = {}
+    for path in paths:
+        name = path.rsplit('/', 1)[-1]
+        kind = next((k for k, pattern in rg.FOREIGN_PATTERNS
+                     if pattern.match(name)), 'other')
+        seen.setdefault(kind, []).append(path)
+    return seen
+
+
+def resctrl_groups_report(conf, instances):
+    """The resctrl groups section: can we, do we, and for whom.
+
+    instances: the check's instance facts; the per-instance verdicts are
+    those of the dry poll's own reconcile (the agent's code).
+    """
+    from ceilometer_perf import state
+    settings, _ = opts.read(conf)
+    root = settings['resctrl_root']
+    method = privileged.how()
+    report = {'root': root, 'usable': rg.unusable(root) is None,
+              'problem': rg.unusable(root),
+              'manage_groups': settings['resctrl_manage_groups'],
+              'threads': settings['resctrl_threads'],
+              'euid': os.geteuid(),
+              'host_pid_namespace': privileged.in_host_pid_namespace(),
+              'write_method': method, 'rmids': None, 'limbo': None,
+              'assign_mode': None, 'foreign': {}, 'instances': []}
+    if not report['usable']:
+        return report
+    tree = rg.scan(root)
+    ours = sum(len(v) for v in tree.ours().values())
+    report['rmids'] = {'total': tree.num_rmids, 'used': tree.used,
+                       'ours': ours,
+                       'reserve': settings['resctrl_rmid_reserve']}
+    report['assign_mode'] = _assign_mode(root)
+    report['foreign'] = _foreign_kinds(tree.foreign())
+    view = state.host_state(conf).groups.view
+    report['limbo'] = any(g.reason == missing.RESCTRL_LIMBO
+                          for g in view.values())
+    placed = tree.ours()
+    for inst in instances:
+        if not inst['running']:
+            continue
+        groups = view.get(inst['uuid'])
+        paths = (list(groups.paths) if groups and groups.paths else
+                 [rg.mon_path(*w) for w in placed.get(inst['uuid'], ())])
+        entry = {'name': inst['name'], 'uuid': inst['uuid'],
+                 'monitored': bool(paths), 'groups': paths,
+                 'threads': groups.threads if groups else None,
+                 'why_not': None}
+        if not paths:
+            if groups is not None and groups.reason:
+                entry['why_not'] = '%s: %s' % (groups.reason, groups.detail)
+            elif not report['manage_groups']:
+                entry['why_not'] = ('resctrl_manage_groups is off and no '
+                                    'group of ours exists for it')
+            else:
+                entry['why_not'] = 'no group yet (see the agent log)'
+        report['instances'].append(entry)
+    return report
+
+
+def render_resctrl_groups(r):
+    write = {privileged.IN_PROCESS: 'yes, in-process (root in the host PID '
+                                    'namespace)',
+             privileged.PRIVSEP: 'through the privsep helper (not root; '
+                                 'needs sudo + the rootwrap filter)',
+             privileged.NONE: 'no: not in the host PID namespace; run '
+                              'ceilometer-perf resctrl-sync on the host'}
+    lines = ['Resctrl monitoring groups (%s)' % r['root'],
+             '  usable:                 %s' % (
+                 'yes' if r['usable'] else 'no - %s' % r['problem']),
+             '  group management:       %s (resctrl_manage_groups), '
+             'threads: %s' % ('on' if r['manage_groups'] else 'off',
+                              r['threads']),
+             '  can write:              %s' % write[r['write_method']]]
+    if not r['usable']:
+        return lines
+    rm = r['rmids']
+    lines.append('  RMIDs:                  %s total, %s used, %s ours, '
+                 '%s reserve, limbo %s' % (
+                     rm['total'], rm['used'], rm['ours'], rm['reserve'],
+                     'seen (mkdir EBUSY)' if r['limbo'] else 'not seen'))
+    lines.append('  AMD assignment mode:    %s' % (r['assign_mode'] or
+                                                   'none (not AMD ABMC)'))
+    foreign = r['foreign']
+    lines.append('  foreign groups:         %s' % (
+        '; '.join('%s: %s' % (k, ', '.join(v[:4]) +
+                              (' ...' if len(v) > 4 else ''))
+                  for k, v in sorted(foreign.items())) or 'none'))
+    if r['usable'] and not r['manage_groups']:
+        lines.append('  recommended:            set [ceilometer_perf] '
+                     'resctrl_manage_groups = true')
+    for inst in r['instances']:
+        if inst['monitored']:
+            lines.append('  %s: monitored by %s%s' % (
+                inst['name'], ', '.join(inst['groups']),
+                '' if inst['threads'] is None
+                else ' (%d threads)' % inst['threads']))
+        else:
+            lines.append('  %s: NOT monitored: %s' % (inst['name'],
+                                                      inst['why_not']))
+    return lines
+
+
 def diagnose(conf, connection):
     conn_call = connection.call
     support = resctrl_host.host_support()
@@ -288,6 +422,7 @@ def diagnose(conf, connection):
     instances.sort(key=lambda i: (i['name'], i['uuid']))
     produced = _dry_poll(conf)
     pollable = [i for i in instances if i['running'] and i['discoverable']]
+    host['resctrl_groups'] = resctrl_groups_report(conf, pollable)
     meters = []
     for meter in catalogue.METERS:
         ids = produced[meter.name]
@@ -362,6 +497,8 @@ def render(report):
              '  RDT perf (cmt/mbm):     %s' % _yes(host['rdt_perf_pmu']),
              '  resctrl monitoring:     %s' % _yes(host['resctrl']),
              '']
+    if host.get('resctrl_groups'):
+        lines += render_resctrl_groups(host['resctrl_groups']) + ['']
     problems = report.get('config_problems')
     if problems:
         lines += ['Configuration: %d problem(s)' % len(problems)]

@@ -30,6 +30,7 @@ from stevedore import extension
 
 from ceilometer_perf import discovery
 from ceilometer_perf import opts
+from ceilometer_perf.resctrl import privileged
 
 CACHED_DISCOVERY = 'local_instances_cached'
 
@@ -52,6 +53,9 @@ class LocalAgent:
     """
 
     def __init__(self, sources, conf=None, config_overrides=None):
+        # An operator's terminal is no place for sudo to prompt: the
+        # tooling reconciles resctrl groups only in-process (as root).
+        privileged.PRIVSEP_ALLOWED = False
         self._dir = tempfile.mkdtemp(prefix='ceilometer-perf-')
         polling_file = os.path.join(self._dir, 'polling.yaml')
         with open(polling_file, 'w') as f:

@@ -190,3 +190,32 @@ def test_gnocchi_mapping_merged_when_gnocchi_runs(env):
           CEILOMETER_PERF_ENABLED_PERF_EVENTS='')
     with open(path) as f:
         assert f.read() == before
+
+
+@pytest.mark.parametrize('has_monitoring,enabled', [
+    (True, 'True'), (False, 'True'), (True, 'False')])
+def test_resctrl_groups_enabled_where_the_host_can(env, tmp_path,
+                                                  has_monitoring, enabled):
+    root = tmp_path / 'resctrl'
+    (root / 'info' / ('L3_MON' if has_monitoring else 'L3')).mkdir(
+        parents=True)
+    conf = tmp_path / 'ceilometer.conf'
+    conf.write_text('[DEFAULT]\ndebug = True\n')
+    phase(env, 'stack', 'post-config', CEILOMETER_PERF_POLLING='False',
+          CEILOMETER_PERF_ENABLED_PERF_EVENTS='',
+          CEILOMETER_PERF_RESCTRL=enabled,
+          CEILOMETER_PERF_RESCTRL_ROOT=str(root),
+          CEILOMETER_PERF_DIR=ROOT, CEILOMETER_CONF=str(conf))
+    parser = _ini(str(conf))
+    filters = os.path.join(env['CEILOMETER_CONF_DIR'], 'rootwrap.d',
+                           'ceilometer-perf.filters')
+    if has_monitoring and enabled == 'True':
+        assert parser.get('ceilometer_perf', 'resctrl_manage_groups') == \
+            'True'
+        assert parser.get('ceilometer_perf', 'resctrl_root') == str(root)
+        with open(filters) as f:
+            assert 'ceilometer_perf\\.resctrl\\.privileged' in f.read()
+    else:
+        assert not parser.has_section('ceilometer_perf')
+        assert not os.path.exists(filters)
+    assert parser.get('DEFAULT', 'debug') == 'True'

@@ -13,6 +13,7 @@
 """Helpers for driving the plugin through Ceilometer's polling agent."""
 
 import importlib.metadata
+import logging
 
 from ceilometer_perf.ops import localagent
 
@@ -42,3 +43,17 @@ def by_meter(samples):
         name = s['resource_metadata'].get('display_name')
         table.setdefault(s['counter_name'], {})[name] = s['counter_volume']
     return table
+
+
+class Collect(logging.Handler):
+    """Keeps the log records it sees (oslo.log setup drops pytest's)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def lines(self, level=logging.INFO):
+        return [r.getMessage() for r in self.records if r.levelno >= level]

@@ -72,3 +72,13 @@ def test_soak_prints_memory_and_bounded_caches(capsys):
     out = capsys.readouterr().out
     assert 'caches: discovery=20' in out
     assert 'no cache grew' in out
+
+
+def test_resctrl_cost_measures_the_products_reconcile_and_read(capsys):
+    from tools.bench import resctrl
+    (steady, read), first = resctrl.measure_count(4, cycles=1)
+    # steady() and read() assert themselves that nothing was written and
+    # every instance kept its group; the first cycle created 4.
+    assert steady[0] > 0 and read[0] > 0 and first > 0
+    resctrl.run_resctrl([2], 1)
+    assert 'steady cycle' in capsys.readouterr().out

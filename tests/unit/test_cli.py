@@ -101,8 +101,8 @@ INSTANCES = [{'name': 'a', 'perf_events_counted': ['cpu_clock']},
      'enabled_perf_events for instance b', 'hard reboot'),
     ('cpu_l3_cache', 'no perf cmt (no intel_cqm) and no resctrl '
      'llc_occupancy: resctrl is not mounted', 'resctrl mounted'),
-    ('memory.bandwidth.total', 'no resctrl mbm_total_bytes monitor on '
-     'instance a, b', '<memorytune>'),
+    ('memory.bandwidth.total', 'no resctrl mbm_total_bytes monitor or '
+     'group of ours on instance a, b', 'resctrl_manage_groups = true'),
 ])
 def test_explain(meter, reason, fix):
     got_reason, got_fix = diagnosis.explain(catalogue.BY_NAME[meter], HOST,

@@ -49,7 +49,12 @@ def _conf(conf, tmp_path, text):
     ('stats_timeout = soon\n', {'stats_timeout': 10.0}, ['soon']),
     ('stats_timout = 3\n', {'stats_timeout': 10.0},
      ['unknown option [ceilometer_perf] stats_timout in {path}; the options '
-      'are: stats_nowait, stats_timeout']),
+      'are: resctrl_manage_groups, resctrl_rmid_reserve, resctrl_root, '
+      'resctrl_threads, stats_nowait, stats_timeout']),
+    ('resctrl_threads = some\n', {'resctrl_threads': 'vcpus'},
+     ['resctrl_threads', 'the default, vcpus']),
+    ('resctrl_rmid_reserve = -1\n', {'resctrl_rmid_reserve': 8},
+     ['resctrl_rmid_reserve', 'the default, 8']),
 ])
 def test_options_bad_values_fall_back_to_defaults(conf, tmp_path, text,
                                                   values, said):

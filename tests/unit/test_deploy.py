@@ -34,10 +34,27 @@ def test_every_meter_in_exactly_one_source():
 
 
 def test_slow_groups_never_share_a_task_with_fast_meters():
+    from ceilometer_perf import plan
+
+    class Source:
+        def __init__(self, source):
+            self.source = source
+
+        def get_interval(self):
+            return self.source['interval']
+
+        def support_meter(self, name):
+            return name in self.source['meters']
+    sources = [Source(s) for s in polling_yaml.polling_sources()]
     for source in polling_yaml.polling_sources():
+        for own_groups in (False, True):
+            groups = plan.task_groups(
+                sources, catalogue.BY_NAME[source['meters'][0]], own_groups)
+            if source['interval'] == polling_yaml.FAST_INTERVAL:
+                assert not groups & stats.SLOW
         groups = set()
         for name in source['meters']:
-            groups.update(catalogue.BY_NAME[name].groups)
+            groups.update(plan.meter_groups(catalogue.BY_NAME[name], True))
         if groups & stats.SLOW:
             assert source['interval'] not in (polling_yaml.FAST_INTERVAL,
                                               polling_yaml.VPMU_INTERVAL)

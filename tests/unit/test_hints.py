@@ -13,6 +13,7 @@
 """Every reason has its hint, and every hint formats with what it gets."""
 
 import logging
+import re
 
 from ceilometer_perf import catalogue
 from ceilometer_perf import hints
@@ -83,6 +84,7 @@ def test_per_event_hints_are_logged_once_per_event():
 def test_every_message_formats():
     reporter, log = _reporter()
     for name, message in hints.MESSAGES.items():
-        args = ('a',) * message.text.count('%s')
+        args = tuple(1 if spec == 'd' else 'a' for spec in
+                     re.findall(r'%[-0-9.]*([sdrf])', message.text))
         assert reporter.say(name, *args)
         assert log.lines[-1] == (message.level, message.text % args)

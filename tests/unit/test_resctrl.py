@@ -225,7 +225,7 @@ def test_real_guests_without_monitors_one_line(make_host, caplog):
                             cache)) == 3
     [line] = _warnings(caplog)
     for words in ('nova does not configure resctrl monitors', '<cachetune>',
-                  '<memorytune>', 'Cache and memory bandwidth monitors',
+                  '<memorytune>', 'Cache and memory bandwidth',
                   'This host:'):
         assert words in line
 
@@ -320,8 +320,11 @@ class _Manager:
     (['perf.event.*'], {'perf'}),
     (['cpu_l3_cache'], {'perf', 'cpu_total'}),
     (['memory.bandwidth.*'], {'perf', 'memory'}),
+    # With cheap meters in its task, never CPU_TOTAL (it waits on QEMU).
     (['perf.event.*', 'memory.bandwidth.*', 'cpu_l3_cache'],
-     {'perf', 'memory', 'cpu_total'}),
+     {'perf', 'memory'}),
+    (['cpu_l3_cache', 'memory.bandwidth.*'], {'perf', 'memory',
+                                              'cpu_total'}),
 ])
 def test_cpu_total_only_when_cache_occupancy_is_polled(make_host, meters,
                                                        expected):
@@ -343,9 +346,34 @@ def test_sample_polling_yaml_keeps_cpu_total_out_of_the_counters(make_host):
                           'cpu_l3_cache', 'perf.vpmu')}
     assert plans['perf.event.cpu_clock'] == {'perf', 'memory'}
     assert plans['memory.bandwidth.total'] == {'perf', 'memory'}
-    # cpu.overhead shares the slow task: it adds VCPU, never to the others.
-    assert plans['cpu_l3_cache'] == {'perf', 'cpu_total', 'vcpu'}
+    # cpu_l3_cache rides in the cheap task (from our resctrl groups or
+    # the perf event) and never makes it wait on QEMU.
+    assert plans['cpu_l3_cache'] == {'perf', 'memory'}
     assert plans['perf.vpmu'] == {'state'}
+
+
+@pytest.mark.parametrize('task,own,expected', [
+    # Alone, or with the slow meters: libvirt's <cachetune> monitors.
+    (['cpu_l3_cache'], False, {'perf', 'cpu_total'}),
+    (['cpu_l3_cache', 'cpu.overhead'], False,
+     {'perf', 'cpu_total', 'vcpu'}),
+    # With cheap meters: never CPU_TOTAL.
+    (['cpu_l3_cache', 'perf.event.cpu_clock'], False, {'perf'}),
+    # Our own groups: never CPU_TOTAL for it.
+    (['cpu_l3_cache'], True, {'perf'}),
+    (['cpu_l3_cache', 'memory.bandwidth.local'], True, {'perf', 'memory'}),
+])
+def test_cache_meter_groups_by_task(task, own, expected):
+    from ceilometer_perf import plan
+
+    class Source:
+        def get_interval(self):
+            return 60
+
+        def support_meter(self, name):
+            return name in task
+    got = plan.task_groups([Source()], catalogue.BY_NAME[task[0]], own)
+    assert got == expected
 
 
 def test_group_flags_match_libvirt():

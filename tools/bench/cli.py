@@ -19,6 +19,7 @@ import sys
 import tools.bench
 from tools.bench import guests
 from tools.bench import report
+from tools.bench import resctrl
 from tools.bench import simulated
 
 
@@ -36,6 +37,10 @@ def main(argv=None):
                         help='real TCG guest counts, e.g. 10,25')
     parser.add_argument('--simulated', type=int_list, metavar='N,N',
                         help='simulated domain counts, e.g. 1000,10000')
+    parser.add_argument('--resctrl', type=int_list, metavar='N,N',
+                        help='simulated instance counts for the cost of '
+                             'our resctrl groups (reconcile + read), e.g. '
+                             '100,1000')
     parser.add_argument('--cycles', type=int, default=None,
                         help='measured cycles per case (default 5, 11 '
                              'with neither --guests nor --simulated)')
@@ -56,9 +61,11 @@ def main(argv=None):
         simulated.run_soak(args.soak, args.soak_cycles)
         if args.guests is None and args.simulated is None:
             return 0
-    if args.guests is None and args.simulated is None:
+    if args.guests is None and args.simulated is None \
+            and args.resctrl is None:
         # What doc/source/performance.rst records.
         args.guests, args.simulated = [10, 25, 50], [1000, 10000]
+        args.resctrl = [100, 1000]
         args.cycles = args.cycles or 11
     args.cycles = args.cycles or 5
     # Ceilometer's perf pollsters warn for every instance and cycle where
@@ -74,4 +81,6 @@ def main(argv=None):
         simulated.run_simulated(args.simulated, args.cycles,
                                 args.baseline_upto)
         simulated.run_discoveries(args.simulated, args.cycles)
+    if args.resctrl:
+        resctrl.run_resctrl(args.resctrl, args.cycles)
     return 0
