@@ -34,6 +34,7 @@ from oslo_utils import timeutils
 
 from ceilometer_perf import state
 from ceilometer_perf import catalogue
+from ceilometer_perf.ops import gnocchi as mapping
 from ceilometer_perf.ops import localagent
 from ceilometer_perf import pollsters
 from tests.unit import fakes
@@ -103,8 +104,10 @@ def landed(gnocchi, uuid, meters):
         if metric_id is None:
             continue
         meter = catalogue.BY_NAME[name]
+        # The finest level of its policy: the shipped polling interval.
         values = [v for _, _, v in gnocchi.measures(
-            metric_id, expected_aggregation(meter), granularity=60)]
+            metric_id, expected_aggregation(meter),
+            granularity=mapping.granularity_of(meter))]
         if values:
             found[name] = values
     return found
