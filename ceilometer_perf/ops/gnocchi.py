@@ -15,7 +15,8 @@
 Ceilometer's Gnocchi publisher drops, with one warning, every meter its
 gnocchi_resources.yaml does not list, and an operator's file replaces the
 packaged one.  So the mapping is derived here from the catalogue (every
-meter on the `instance` resource, an archive policy chosen by meter type)
+meter on the `instance` resource, an archive policy chosen by meter type,
+unit and shipped polling interval)
 and `ceilometer-perf gnocchi merge` (ops/gnocchi_merge.py) merges it into
 the operator's file.
 
@@ -51,8 +52,8 @@ _TIMESPANS = ((CONSUMER_GRANULARITY, DAY), (HOUR, 7 * DAY),
 # (alarms).  Gauges keep mean (Watcher, dashboards), min/max (alarms,
 # peaks) and last; gauges that add up over the instances of a host (bytes,
 # bytes/s) keep `sum` too, which host totals need (Aodh's
-# gnocchi_aggregation_by_resources_threshold, the dashboard's per-host
-# sums).
+# gnocchi_aggregation_by_resources_threshold applies the rule's method
+# within each metric and across them).
 _METHODS = {
     RATE_POLICY: ['mean', 'max', 'rate:mean', 'rate:max'],
     GAUGE_POLICY: ['mean', 'min', 'max', 'last'],
