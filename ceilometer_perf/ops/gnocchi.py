@@ -15,10 +15,9 @@
 Ceilometer's Gnocchi publisher drops, with one warning, every meter its
 gnocchi_resources.yaml does not list, and an operator's file replaces the
 packaged one.  So the mapping is derived here from the catalogue (every
-meter on the `instance` resource, an archive policy chosen by meter type,
-unit and shipped polling interval)
-and `ceilometer-perf gnocchi merge` (ops/gnocchi_merge.py) merges it into
-the operator's file.
+meter on the `instance` resource, an archive policy chosen by its type,
+unit and shipped polling interval) and `ceilometer-perf gnocchi merge`
+(ops/gnocchi_merge.py) merges it into the operator's file.
 
 The archive policies are defined in the merged file too: the publisher
 creates the policies listed there on its first publish.
