@@ -166,6 +166,12 @@ def _scaled(entry, factor):
     return grown
 
 
+# Cycles of the documented record sent so far in this process: a later
+# call goes on from there, so its counters keep growing (a restart from the
+# recorded value would read as a counter reset).
+_SENT_CYCLES = [0]
+
+
 def inject_documented(transport_url, host, cycles=3, pause_s=1.1):
     """Poll the documented record with our pollsters `cycles` times and
     send the samples to RabbitMQ as ceilometer-polling does.
@@ -188,7 +194,8 @@ def inject_documented(transport_url, host, cycles=3, pause_s=1.1):
     for cycle in range(cycles):
         if cycle:
             time.sleep(pause_s)
-        fake.domains[0].entry = _scaled(entry, cycle + 1)
+        _SENT_CYCLES[0] += 1
+        fake.domains[0].entry = _scaled(entry, _SENT_CYCLES[0])
         cache = {}
         batch = []
         # As the polling manager does: one timestamp per task and cycle.

@@ -129,7 +129,7 @@ def alarms(services, gnocchi, fresh):
     return {a['type']: a for a in result['alarms']}, value, total, log
 
 
-def test_policy_keeps_what_the_recipes_ask(gnocchi):
+def test_policy_keeps_what_the_recipes_ask(gnocchi, alarms):
     policy = gnocchi.archive_policy(mapping.policy_for(
         catalogue.BY_NAME[METER]))
     assert {'max', 'sum'} <= set(policy['aggregation_methods'])
