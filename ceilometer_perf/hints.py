@@ -13,11 +13,11 @@
 """Every operator message of the agent, as data keyed by reason.
 
 Per-instance reasons (ceilometer_perf/missing.py) map to a Hint: its log
-level, which fields make it "the same condition" (logged once per host
-and process for each), and its text.  Host conditions (libvirt gone, a
-stuck QEMU, bad configuration) are MESSAGES.  The code that detects a
-condition never spells its message; the texts can be read, reviewed and
-translated in one place.
+level, how often it is logged (once per host and process, per event, per
+meter, or every time for DEBUG lines), and its text.  Host conditions
+(libvirt gone, a stuck QEMU, bad configuration) are MESSAGES.  The code
+that detects a condition never spells its message; the texts can be
+read, reviewed and translated in one place.
 """
 
 import logging
@@ -27,33 +27,49 @@ from ceilometer_perf import catalogue
 from ceilometer_perf import missing
 
 
+# How often a hint is logged: once per host and process, once per perf
+# event, once per meter, or every time (DEBUG lines only).
+ONCE = 'once'
+PER_EVENT = 'event'
+PER_METER = 'meter'
+EVERY_TIME = None
+
+
 class Hint(typing.NamedTuple):
     level: int
-    # Fields that make the once-per-host key; None logs every time (only
-    # for DEBUG lines).
-    once: tuple
+    once: str
     text: str
 
+
+# nova-compute reads [libvirt] enabled_perf_events only when it starts, and
+# writes the <perf> list of an instance when it (re)builds its domain XML:
+# at boot and at a hard reboot, not at a soft one.
+NOVA_RESTART = ('then restart nova-compute (it reads the option only when '
+                'it starts) and hard reboot the running instances')
 
 # How to get a perf event counted, by its event class.
 ENABLE_EVENT = {
     catalogue.HARDWARE: 'it needs a hardware PMU on the host and the event '
-                        'in nova.conf [libvirt] enabled_perf_events',
-    catalogue.SOFTWARE: 'add it to nova.conf [libvirt] enabled_perf_events',
-    catalogue.RDT: 'it needs Intel CMT/MBM perf support (kernels before '
-                   '4.14) and the event in nova.conf [libvirt] '
-                   'enabled_perf_events',
+                        'in nova.conf [libvirt] enabled_perf_events; '
+                        + NOVA_RESTART,
+    catalogue.SOFTWARE: 'add it to nova.conf [libvirt] enabled_perf_events; '
+                        + NOVA_RESTART,
+    # nova drops cmt, mbmt and mbml from enabled_perf_events on every
+    # kernel: never tell an operator to add them there.
+    catalogue.RDT: 'nova never enables it (it drops cmt, mbmt and mbml '
+                   'from enabled_perf_events, and kernels from 4.14 on '
+                   'have no such perf event): cache and memory bandwidth '
+                   'come from resctrl monitors instead',
 }
 
 HINTS = {
     missing.EVENT_NOT_COUNTED: Hint(
-        logging.WARNING, ('event',),
+        logging.WARNING, PER_EVENT,
         'ceilometer-perf: perf event %(event)s is not counted for instance '
         '%(instance)s (and maybe others), so %(meter)s has no sample for '
-        'it: %(enable)s; running instances need a hard reboot to pick it '
-        'up. Logged once.'),
+        'it: %(enable)s. Logged once.'),
     missing.NO_MONITOR: Hint(
-        logging.WARNING, (),
+        logging.WARNING, ONCE,
         'ceilometer-perf: instance %(instance)s (and maybe others) has '
         'neither the perf %(event)s event nor a resctrl %(feature)s '
         'monitor, so %(meter)s has no sample for it. nova does not '
@@ -63,28 +79,28 @@ HINTS = {
         'in the ceilometer-perf docs. This host: %(host_resctrl)s. Logged '
         'once for %(monitored_meters)s.'),
     missing.MONITOR_INCOMPLETE: Hint(
-        logging.WARNING, (),
+        logging.WARNING, ONCE,
         'ceilometer-perf: the resctrl monitor stats libvirt returned for '
         'instance %(instance)s are incomplete (%(detail)s), so %(meter)s '
         'has no sample for it this cycle. Logged once.'),
     missing.NO_BASELINE: Hint(
-        logging.DEBUG, None,
+        logging.DEBUG, EVERY_TIME,
         '%(meter)s: no earlier reading of this boot of %(instance)s to take '
         'a rate from (first poll, or after a reset); a value from the next '
         'poll on'),
     missing.COUNTER_RESET: Hint(
-        logging.DEBUG, None,
+        logging.DEBUG, EVERY_TIME,
         'ceilometer-perf: no %(meter)s for %(instance)s this cycle: '
         '%(detail)s'),
     missing.NOT_BELIEVABLE: None,
     missing.CPU_STATS_SKIPPED: None,
     missing.CPU_TIME_INCONSISTENT: Hint(
-        logging.WARNING, ('meter',),
+        logging.WARNING, PER_METER,
         'ceilometer-perf: cpu.time of instance %(instance)s is below the '
         'time of its vCPUs (%(detail)s ns); no %(meter)s sample while it '
         'is. Logged once.'),
     missing.NO_DOMAIN_XML: Hint(
-        logging.DEBUG, None,
+        logging.DEBUG, EVERY_TIME,
         'no XML for instance %(instance)s: %(detail)s'),
 }
 
@@ -142,16 +158,21 @@ class Reporter:
         hint = HINTS[result.reason]
         if hint is None:
             return
-        if hint.once is None:
+        once = hint.once
+        if once is EVERY_TIME:
             if self._log.isEnabledFor(hint.level):
                 self._log.log(hint.level, hint.text,
                               self._fields(result, meter, instance, hint))
             return
-        event = result.event or meter.event
-        key = (result.reason,) + tuple(
-            event if f == 'event' else meter.name for f in hint.once)
+        # Every cycle for every such instance: stay cheap until logging.
+        if once == PER_EVENT:
+            key = (result.reason, result.event or meter.event)
+        elif once == PER_METER:
+            key = (result.reason, meter.name)
+        else:
+            key = result.reason
         if self.notices.seen(key):
-            return      # Every cycle for every such instance: stay cheap.
+            return
         self.notices.once(key, hint.level, hint.text,
                           self._fields(result, meter, instance, hint))
 

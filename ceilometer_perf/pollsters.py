@@ -61,10 +61,12 @@ class CataloguePollster(plugin_base.PollsterBase):
                           self.meter.name)
 
     def _samples(self, manager, cache, resources):
+        """The iterator of this cycle's samples (not a generator itself:
+        one level of delegation less per sample)."""
         meter, host = self.meter, self.host
         snap = host.snapshot(cache, host.groups_for(manager, meter))
         if snap is None:
-            return
+            return ()
         kind = host.kind(meter)
         absent = [k for k in meter.required_keys if k not in snap.keys()]
         if absent:
@@ -77,11 +79,11 @@ class CataloguePollster(plugin_base.PollsterBase):
                 host.reporter.missing(missing.Missing(
                     missing.EVENT_NOT_COUNTED, stats.event_of(absent[0])),
                     meter, polled)
-            return
+            return ()
         make = samples.SampleMaker(
             self.conf, cache, meter.name, meter.type, meter.unit,
             snap.read_at, expected=len(resources), metadata=host.metadata)
-        yield from kind.samples(snap, resources, make)
+        return kind.samples(snap, resources, make)
 
 
 def _make_pollster_classes():

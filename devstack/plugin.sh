@@ -33,7 +33,15 @@ function configure_ceilometer_perf_nova {
         events=$("$(ceilometer_perf_bin)" perf-events) \
             || die $LINENO "ceilometer-perf perf-events failed"
     fi
-    iniset "$conf" libvirt enabled_perf_events "$events"
+    # nova drops cmt, mbmt and mbml on every kernel: never write them.
+    local kept
+    kept=$(echo "$events" | tr ',' '\n' | grep -vxE 'cmt|mbmt|mbml' \
+        | paste -sd, -)
+    if [[ "$kept" != "$events" ]]; then
+        echo "ceilometer-perf: not giving nova cmt, mbmt, mbml (nova" \
+            "drops them; use resctrl monitors)" >&2
+    fi
+    iniset "$conf" libvirt enabled_perf_events "$kept"
 }
 
 function configure_ceilometer_perf_polling {

@@ -10,43 +10,72 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Small TCG guests that look like nova instances, for the demo and tests.
+"""Small TCG guests shaped as nova writes them, for the demo and tests.
 
-Each guest carries nova's <metadata> (what Ceilometer's libvirt_metadata
-discovery reads), a <perf> list of software events and a vPMU setting.
-They have no disk: they sit in SeaBIOS and still count real software
-events.  This is test/demo tooling: it uses a read-write connection, which
-the plugin itself never does.
+Every guest's domain XML starts from one written by nova's own libvirt
+driver (tests/fixtures/nova/<version>/<case>.xml, tools/nova_guest_xml.py):
+nova 34.0.0's by default, nova 31.0.0's (no flavor id, no extraSpecs, no
+<nova:image>) on request.  Only what a host without nova cannot run, and
+what makes a test guest itself, is changed:
+
+- domain type qemu (TCG), not kvm;
+- no disk, no network interface, no VNC display (no files, bridges or
+  ports to provide), and the serial console without its log file; the
+  guests sit in SeaBIOS and still count real software events;
+- <perf>: software events (the host may have no PMU), the guest's list;
+- the domain name (prefix cperf-, for the cleanup), uuid (also in
+  <sysinfo>), display name, memory (domain and flavor), the flavor name
+  and id (m1.tcg, tcg-<MiB>), and the vPMU request: <pmu> and the hw:pmu
+  extra spec as the Guest says, the CPU mode when it names one.
+
+Everything else (sysinfo, features, clock, CPU as nova writes it, the other
+devices, the whole <nova:instance> block) is nova's.  This is test/demo
+tooling: it uses a read-write connection, which the plugin itself never
+does.
 """
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 import uuid as uuidlib
-from xml.sax import saxutils
+from xml.etree import ElementTree
 
 import libvirt
 
 PREFIX = 'cperf-'
 NOVA_NS = 'http://openstack.org/xmlns/libvirt/nova/1.1'
+NOVA = '{%s}' % NOVA_NS
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))), 'tests', 'fixtures', 'nova')
+NEW_SHAPE = '34.0.0'      # flavor id, extraSpecs, <nova:image>: nova >= 32
+OLD_SHAPE = '31.0.0'      # nova <= 31: none of them
 SOFTWARE_EVENTS = ('cpu_clock', 'task_clock', 'page_faults',
                    'context_switches', 'cpu_migrations', 'page_faults_min',
                    'page_faults_maj', 'alignment_faults', 'emulation_faults')
 PROJECT_ID = '5e0d8ce4c0a8436fb8b1bd4e50c1e1d1'
 USER_ID = '7f1b5b5a3f5a4d4e9b1a2c3d4e5f6a7b'
 
+ElementTree.register_namespace('nova', NOVA_NS)
+
 
 @dataclasses.dataclass
 class Guest:
-    name: str                     # nova display name
-    pmu: str = None               # 'on', 'off' or None (no <pmu>)
-    cpu_mode: str = None          # libvirt <cpu mode>, None for none
+    name: str                     # nova display name (and domain name)
+    pmu: str = None               # <pmu state>: 'on', 'off'; None: nova's
+    cpu_mode: str = None          # libvirt <cpu mode>; None: nova's
     events: tuple = SOFTWARE_EVENTS
-    flavor_pmu: str = None        # nova flavor extra spec hw:pmu
+    flavor_pmu: str = None        # flavor extra spec hw:pmu; None: nova's
     nova_metadata: bool = True
     memory_mib: int = 40
     uuid: str = None
+    # The Keystone ids in <nova:owner>; project_id None: no <nova:owner>.
+    project_id: str = PROJECT_ID
+    user_id: str = USER_ID
+    nova_version: str = NEW_SHAPE  # which nova's XML (tests/fixtures/nova)
+    nova_case: str = 'unset-host-model'   # ... and which of its cases
+    display_name: str = None      # nova display name when not `name`
 
     def __post_init__(self):
         if self.uuid is None:
@@ -57,74 +86,110 @@ class Guest:
     def domain_name(self):
         return PREFIX + self.name
 
+    @property
+    def flavor_name(self):
+        return 'm1.tcg'
 
-# The demo's and the functional tests' guests: vPMU explicit on, explicit
-# off, and unset (QEMU decides from the CPU mode: maximum means on).
+    @property
+    def flavor_id(self):
+        """The id nova >= 32 writes; older nova writes none."""
+        return 'tcg-%d' % self.memory_mib
+
+
+# The demo's and the functional tests' guests, as nova 34 writes them on
+# x86: vPMU asked on and off by the flavor's hw:pmu, and not asked (nova's
+# default CPU mode host-model, which libvirt runs as a named model: QEMU
+# gives those no PMU).
 DEFAULT_GUESTS = (
     Guest('pmu-on', pmu='on', flavor_pmu='true'),
     Guest('pmu-off', pmu='off', flavor_pmu='false',
           events=('cpu_clock', 'task_clock', 'page_faults',
                   'context_switches')),
-    Guest('pmu-unset', cpu_mode='maximum'),
+    Guest('pmu-unset'),
 )
 
 
-def _metadata(guest):
+def nova_xml(version, case):
+    """The domain XML nova `version` wrote for `case`, as text."""
+    with open(os.path.join(FIXTURES, version, case + '.xml'),
+              encoding='utf-8') as f:
+        return f.read()
+
+
+def _set(parent, tag, text):
+    node = parent.find(tag)
+    if node is not None:
+        node.text = text
+
+
+def _nova_metadata(root, guest):
+    metadata = root.find('./metadata')
+    inst = metadata.find(NOVA + 'instance')
     if not guest.nova_metadata:
-        return ''
-    esc = saxutils.escape
-    specs = ''
-    if guest.flavor_pmu is not None:
-        specs = ('<nova:extraSpecs><nova:extraSpec name="hw:pmu">%s'
-                 '</nova:extraSpec></nova:extraSpecs>' % esc(guest.flavor_pmu))
-    return """
-  <metadata>
-    <nova:instance xmlns:nova="%(ns)s">
-      <nova:package version="27.0.0"/>
-      <nova:name>%(name)s</nova:name>
-      <nova:creationTime>2026-11-25 00:00:00</nova:creationTime>
-      <nova:flavor name="m1.tcg" id="tcg-%(mem)d">
-        <nova:memory>%(mem)d</nova:memory>
-        <nova:disk>0</nova:disk>
-        <nova:swap>0</nova:swap>
-        <nova:ephemeral>0</nova:ephemeral>
-        <nova:vcpus>1</nova:vcpus>
-        %(specs)s
-      </nova:flavor>
-      <nova:owner>
-        <nova:user uuid="%(user)s">demo</nova:user>
-        <nova:project uuid="%(project)s">demo</nova:project>
-      </nova:owner>
-    </nova:instance>
-  </metadata>""" % {'ns': NOVA_NS, 'name': esc(guest.name),
-                    'mem': guest.memory_mib, 'specs': specs,
-                    'user': USER_ID, 'project': PROJECT_ID}
+        root.remove(metadata)
+        return
+    inst.find(NOVA + 'name').text = guest.display_name or guest.name
+    flavor = inst.find(NOVA + 'flavor')
+    flavor.set('name', guest.flavor_name)
+    if flavor.get('id') is not None:
+        flavor.set('id', guest.flavor_id)
+    _set(flavor, NOVA + 'memory', str(guest.memory_mib))
+    _set(flavor, NOVA + 'disk', '0')
+    specs = flavor.find(NOVA + 'extraSpecs')
+    if specs is not None and guest.flavor_pmu is not None:
+        for spec in specs.findall(NOVA + 'extraSpec'):
+            if spec.get('name') == 'hw:pmu':
+                specs.remove(spec)
+        spec = ElementTree.SubElement(specs, NOVA + 'extraSpec',
+                                      name='hw:pmu')
+        spec.text = guest.flavor_pmu
+    owner = inst.find(NOVA + 'owner')
+    if guest.project_id is None:
+        inst.remove(owner)      # No <nova:owner>: no sample, ever.
+        return
+    owner.find(NOVA + 'user').set('uuid', guest.user_id)
+    owner.find(NOVA + 'project').set('uuid', guest.project_id)
 
 
 def domain_xml(guest):
-    features = ''
+    """The guest's domain XML: nova's, made bootable under TCG here."""
+    text = nova_xml(guest.nova_version, guest.nova_case)
+    root = ElementTree.fromstring(text)  # noqa: S314 - our own fixtures
+    root.set('type', 'qemu')
+    root.find('./name').text = guest.domain_name
+    root.find('./uuid').text = guest.uuid
+    for entry in root.findall('./sysinfo/system/entry'):
+        if entry.get('name') in ('serial', 'uuid'):
+            entry.text = guest.uuid
+    root.find('./memory').text = str(guest.memory_mib * 1024)
+    _nova_metadata(root, guest)
+    features = root.find('./features')
     if guest.pmu is not None:
-        features = "<features><pmu state='%s'/></features>" % guest.pmu
-    cpu = ''
+        for pmu in features.findall('pmu'):
+            features.remove(pmu)
+        ElementTree.SubElement(features, 'pmu', state=guest.pmu)
     if guest.cpu_mode is not None:
-        cpu = "<cpu mode='%s'/>" % guest.cpu_mode
-    perf = ''.join("<event name='%s' enabled='yes'/>" % e
-                   for e in guest.events)
-    return """<domain type='qemu'>
-  <name>%(dname)s</name>
-  <uuid>%(uuid)s</uuid>%(metadata)s
-  <memory unit='MiB'>%(mem)d</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  %(features)s
-  %(cpu)s
-  <perf>%(perf)s</perf>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-  </devices>
-</domain>""" % {'dname': guest.domain_name, 'uuid': guest.uuid,
-                'metadata': _metadata(guest), 'mem': guest.memory_mib,
-                'features': features, 'cpu': cpu, 'perf': perf}
+        cpu = root.find('./cpu')
+        for child in list(cpu):
+            if child.tag != 'topology':
+                cpu.remove(child)
+        cpu.attrib.clear()
+        cpu.set('mode', guest.cpu_mode)
+    devices = root.find('./devices')
+    for tag in ('disk', 'interface', 'graphics'):
+        for node in devices.findall(tag):
+            devices.remove(node)
+    for serial in devices.findall('serial'):
+        for log in serial.findall('log'):
+            serial.remove(log)
+    perf = root.find('./perf')
+    if perf is None:
+        perf = ElementTree.SubElement(root, 'perf')
+    for event in list(perf):
+        perf.remove(event)
+    for name in guest.events:
+        ElementTree.SubElement(perf, 'event', name=name, enabled='yes')
+    return ElementTree.tostring(root, encoding='unicode')
 
 
 def connect(uri='qemu:///system'):

@@ -154,7 +154,7 @@ def cases():
 
 
 def _bool(text):
-    # nova's strutils.bool_from_string(strict=True) for hw:pmu / hw_pmu
+    # nova's strutils.bool_from_string (not strict) for hw:pmu / hw_pmu
     return text.strip().lower() in ('1', 't', 'true', 'on', 'y', 'yes')
 
 

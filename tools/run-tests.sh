@@ -13,14 +13,19 @@
 
 # The project's test command (README, .ci/run): installs what the tests
 # need on a Debian machine, then runs lint (with the docs build), unit and
-# functional tests, and then, as a separate stage, the end-to-end tests.
-# The functional and end-to-end tests start libvirtd (and the Gnocchi
-# chain) themselves and stop what they start.
+# functional tests, and then, as separate stages, the end-to-end tests and
+# the Ceilometer release matrix.  The functional and end-to-end tests
+# start libvirtd (and the Gnocchi chain) themselves and stop what they
+# start.
 #
 #   tools/run-tests.sh              everything
 #   tools/run-tests.sh unit         lint + unit tests only (seconds)
 #   tools/run-tests.sh functional   lint + functional tests
 #   tools/run-tests.sh e2e          lint + end-to-end tests (Gnocchi chain)
+#   tools/run-tests.sh matrix       lint + the core functional tests and the
+#                                   demo's poll under every Ceilometer
+#                                   release requirements.txt admits
+#                                   (tools/matrix.sh)
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -51,7 +56,7 @@ echo "== docs: doc/source -> doc/build/html"
 case "$SUITE" in
     unit) paths="tests/unit tests/devstack" ;;
     functional) paths="tests/functional" ;;
-    e2e) paths="" ;;
+    e2e|matrix) paths="" ;;
     all) paths="tests/unit tests/devstack tests/functional" ;;
     *) echo "unknown suite: $SUITE" >&2; exit 2 ;;
 esac
@@ -62,11 +67,20 @@ if [ -n "$paths" ]; then
 fi
 case "$SUITE" in
     all|e2e)
-        # PostgreSQL, RabbitMQ, Gnocchi + uWSGI (their own venv).
+        # PostgreSQL, RabbitMQ, Keystone and Gnocchi + uWSGI (their own
+        # venvs, built once).
         CEILOMETER_PERF_VENV=$VENV tools/services.sh install
         echo "== tests: tests/e2e"
         CEILOMETER_PERF_VENV=$VENV "$VENV/bin/python" -m pytest \
             -p no:cacheprovider -ra tests/e2e
+        ;;
+esac
+case "$SUITE" in
+    all|matrix)
+        echo "== matrix: Ceilometer releases (tools/matrix.sh)"
+        start=$(date +%s)
+        tools/matrix.sh run
+        echo "== matrix: $(( $(date +%s) - start )) s"
         ;;
 esac
 if [ -n "$consumers_pid" ]; then

@@ -12,17 +12,23 @@
 # under the License.
 
 # The Gnocchi chain for the end-to-end test and the demo, started by hand
-# on loopback with its data in one directory: PostgreSQL 15, RabbitMQ,
-# Gnocchi 4.7 (basic auth, file storage, gnocchi-api + gnocchi-metricd),
-# ceilometer-agent-notification with the gnocchi publisher, and
+# on loopback with its data in one directory, as a cloud runs it:
+# PostgreSQL 15, RabbitMQ, Keystone 30 (tools/lib/keystone.sh; projects
+# alpha and beta with a member user each, the ceilometer and gnocchi
+# service users: tools/keystone_setup.py), Gnocchi 4.7 (auth_mode
+# keystone, file storage, gnocchi-api + gnocchi-metricd),
+# ceilometer-agent-notification with the gnocchi publisher (through
+# Keystone, filtering the service project as by default), and
 # ceilometer-polling with the ceilometer-perf pollsters.
 #
-#   tools/services.sh install      apt packages and the Gnocchi venv
+#   tools/services.sh install      apt packages, the Gnocchi and Keystone
+#                                  venvs
 #   tools/services.sh start DIR    start everything, state and logs in DIR
 #   tools/services.sh stop DIR     stop everything `start DIR` started
 #   tools/services.sh status DIR
 #
-# `start` writes DIR/services.env (URLs, ports).  The polling agent reads
+# `start` writes DIR/services.env (URLs, ports, the Keystone users'
+# passwords and the projects' and users' ids; mode 600).  The polling agent reads
 # DIR/polling.yaml if the caller wrote one, else etc/ceilometer/
 # polling.yaml.  The gnocchi_resources.yaml is Ceilometer's packaged one
 # merged with `ceilometer-perf gnocchi merge`, the operator's path.
@@ -35,6 +41,8 @@ set -eu
 . "$(dirname "$0")/lib/apt.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/lib/keystone.sh
+. "$ROOT/tools/lib/keystone.sh"
 VENV=${CEILOMETER_PERF_VENV:-$ROOT/.venv}
 GNOCCHI_VENV=${CEILOMETER_PERF_GNOCCHI_VENV:-$ROOT/.venv-gnocchi}
 GNOCCHI_VERSION=4.7.1
@@ -44,7 +52,7 @@ PG_BIN=/usr/lib/postgresql/15/bin
 RABBIT_BIN=/usr/lib/rabbitmq/bin
 PACKAGES="postgresql-15 rabbitmq-server tini curl"
 # Stopped last to first.
-SERVICES="postgres epmd rabbitmq gnocchi-api gnocchi-metricd
+SERVICES="postgres epmd rabbitmq keystone gnocchi-api gnocchi-metricd
 ceilometer-notification ceilometer-polling"
 
 log() {
@@ -65,23 +73,25 @@ install_packages() {
 
 install_gnocchi() {
     if [ -x "$GNOCCHI_VENV/bin/uwsgi" ] && "$GNOCCHI_VENV/bin/python" -c \
-            "import gnocchi; assert gnocchi.__version__ == '$GNOCCHI_VERSION'" \
-            2>/dev/null; then
+            "import gnocchi, keystonemiddleware
+assert gnocchi.__version__ == '$GNOCCHI_VERSION'" 2>/dev/null; then
         return 0
     fi
     log "installing Gnocchi $GNOCCHI_VERSION and uWSGI in $GNOCCHI_VENV"
     # Its own venv: Gnocchi's pins need not agree with Ceilometer's.
     python3 -m venv "$GNOCCHI_VENV"
     "$GNOCCHI_VENV/bin/pip" install -q -c "$ROOT/tools/gnocchi-constraints.txt" \
-        "gnocchi[postgresql]==$GNOCCHI_VERSION" uwsgi 2>&1 \
+        "gnocchi[postgresql,keystone]==$GNOCCHI_VERSION" uwsgi 2>&1 \
         | grep -v "^WARNING: Location" || true
-    "$GNOCCHI_VENV/bin/python" -c "import gnocchi, psycopg2" \
+    "$GNOCCHI_VENV/bin/python" -c \
+        "import gnocchi, psycopg2, keystonemiddleware" \
         || die "Gnocchi did not install"
 }
 
 do_install() {
     install_packages
     install_gnocchi
+    install_keystone
     [ -x "$VENV/bin/ceilometer-agent-notification" ] \
         || die "no Ceilometer in $VENV: run tools/run-tests.sh unit first"
 }
@@ -216,7 +226,18 @@ start_rabbitmq() {
 }
 
 gnocchi_answers() {
-    curl -sf -u admin: "$GNOCCHI_URL/v1/archive_policy" >/dev/null
+    # The version document needs no token.
+    curl -sf "$GNOCCHI_URL/" >/dev/null
+}
+
+# Gnocchi's paste pipeline, with keystonemiddleware reading gnocchi.conf
+# (by default it reads /etc/gnocchi).
+gnocchi_paste() {
+    local packaged
+    packaged=$("$GNOCCHI_VENV/bin/python" -c "import gnocchi.rest, os
+print(os.path.join(os.path.dirname(gnocchi.rest.__file__), 'api-paste.ini'))")
+    sed "/^\[filter:keystone_authtoken\]/a oslo_config_file = $1" \
+        "$packaged"
 }
 
 start_gnocchi() {
@@ -224,10 +245,22 @@ start_gnocchi() {
     # No log_dir: Gnocchi logs to stderr, kept in $DIR/log/gnocchi-*.out.
     cat >"$DIR/gnocchi/gnocchi.conf" <<EOF
 [api]
-auth_mode = basic
+auth_mode = keystone
+paste_config = $DIR/gnocchi/api-paste.ini
 host = 127.0.0.1
 port = $GNOCCHI_PORT
 uwsgi_mode = http
+[keystone_authtoken]
+www_authenticate_uri = $KEYSTONE_URL/v3
+auth_url = $KEYSTONE_URL/v3
+auth_type = password
+username = gnocchi
+password = $GNOCCHI_PASSWORD
+project_name = service
+user_domain_id = default
+project_domain_id = default
+region_name = RegionOne
+interface = internal
 [indexer]
 url = postgresql://postgres@127.0.0.1:$PG_PORT/gnocchi
 [storage]
@@ -237,6 +270,7 @@ file_basepath = $DIR/gnocchi/data
 workers = 1
 metric_processing_delay = 1
 EOF
+    gnocchi_paste "$DIR/gnocchi/gnocchi.conf" >"$DIR/gnocchi/api-paste.ini"
     "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres gnocchi
     "$GNOCCHI_VENV/bin/gnocchi-upgrade" \
         --config-file "$DIR/gnocchi/gnocchi.conf" \
@@ -276,7 +310,7 @@ sources:
 sinks:
     - name: meter_sink
       publishers:
-          - gnocchi://?enable_filter_project=false&resources_definition_file=$etc/gnocchi_resources.yaml
+          - gnocchi://?resources_definition_file=$etc/gnocchi_resources.yaml
 EOF
     cat >"$etc/ceilometer.conf" <<EOF
 [DEFAULT]
@@ -294,9 +328,14 @@ cfg_file = $etc/polling.yaml
 pipelines = meter
 workers = 1
 [service_credentials]
-auth_type = gnocchi-basic
-user = admin
-endpoint = $GNOCCHI_URL
+auth_type = password
+auth_url = $KEYSTONE_URL/v3
+username = ceilometer
+password = $CEILOMETER_PASSWORD
+project_name = service
+user_domain_id = default
+project_domain_id = default
+region_name = RegionOne
 interface = internal
 EOF
 }
@@ -319,43 +358,59 @@ start_all() {
     # PostgreSQL runs as user postgres and must reach its data directory.
     chmod 711 "$DIR"
     local ports
-    read -r -a ports <<<"$(free_ports 5)"
+    read -r -a ports <<<"$(free_ports 6)"
     PG_PORT=${ports[0]}
     AMQP_PORT=${ports[1]}
     DIST_PORT=${ports[2]}
     EPMD_PORT=${ports[3]}
     GNOCCHI_PORT=${ports[4]}
+    KEYSTONE_PORT=${ports[5]}
     GNOCCHI_URL=http://127.0.0.1:$GNOCCHI_PORT
-    cat >"$DIR/services.env" <<EOF
-PG_PORT=$PG_PORT
-AMQP_PORT=$AMQP_PORT
-DIST_PORT=$DIST_PORT
-EPMD_PORT=$EPMD_PORT
-GNOCCHI_PORT=$GNOCCHI_PORT
-GNOCCHI_URL=$GNOCCHI_URL
-TRANSPORT_URL=rabbit://guest:guest@127.0.0.1:$AMQP_PORT/
-E2E_HOST=$E2E_HOST
-CEILOMETER_CONF=$DIR/ceilometer/ceilometer.conf
-EOF
+    KEYSTONE_URL=http://127.0.0.1:$KEYSTONE_PORT
+    new_passwords
+    TRANSPORT_URL=rabbit://guest:guest@127.0.0.1:$AMQP_PORT/
+    CEILOMETER_CONF=$DIR/ceilometer/ceilometer.conf
+    # Passwords in it: readable by root only.
+    (umask 077 && : >"$DIR/services.env")
+    local var
+    for var in PG_PORT AMQP_PORT DIST_PORT EPMD_PORT GNOCCHI_PORT \
+            GNOCCHI_URL KEYSTONE_PORT KEYSTONE_URL TRANSPORT_URL E2E_HOST \
+            CEILOMETER_CONF ADMIN_PASSWORD ALPHA_PASSWORD BETA_PASSWORD \
+            CEILOMETER_PASSWORD GNOCCHI_PASSWORD; do
+        echo "$var=${!var}"
+    done >>"$DIR/services.env"
     local t0=$SECONDS
-    # RabbitMQ boots slowest: start it first, the rest meanwhile.
+    # RabbitMQ and Keystone boot slowest: start them first, the rest
+    # meanwhile.
     start_rabbitmq
+    start_keystone
     start_postgres
     wait_for postgres 120 "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
     start_gnocchi
     configure_ceilometer
     wait_for gnocchi-api 240 gnocchi_answers
+    provision_keystone "$GNOCCHI_URL"
     wait_for rabbitmq 240 tcp_open "$AMQP_PORT"
     start_ceilometer
-    log "up in $((SECONDS - t0)) s: Gnocchi $GNOCCHI_URL, RabbitMQ" \
-        "127.0.0.1:$AMQP_PORT, state in $DIR"
+    log "up in $((SECONDS - t0)) s: Keystone $KEYSTONE_URL, Gnocchi" \
+        "$GNOCCHI_URL, RabbitMQ 127.0.0.1:$AMQP_PORT, state in $DIR"
 }
 
 do_start() {
     [ -n "$DIR" ] || die "usage: $0 start DIR"
     [ -x "$GNOCCHI_VENV/bin/gnocchi-api" ] \
         || die "no Gnocchi in $GNOCCHI_VENV: run $0 install"
-    if ! (start_all); then
+    # Not `if ! (start_all)`: bash ignores set -e in a tested command, and
+    # a step that fails must stop the start.
+    local rc=0
+    set +e
+    (
+        set -e
+        start_all
+    )
+    rc=$?
+    set -e
+    if [ "$rc" != 0 ]; then
         log "start failed: stopping what was started (logs in $DIR/log)"
         do_stop
         exit 1

@@ -18,13 +18,16 @@ pollsters through Ceilometer's polling code, so the verdicts agree with
 `ceilometer-perf poll` by construction; the probes explain the gaps.
 """
 
+import importlib.metadata
 import os
 import platform
+import textwrap
 import time
 from xml.etree import ElementTree
 
 from ceilometer_perf import stats
 from ceilometer_perf import catalogue
+from ceilometer_perf import hints
 from ceilometer_perf.ops import hostprobe
 from ceilometer_perf import reader
 from ceilometer_perf.resctrl import host as resctrl_host
@@ -32,7 +35,13 @@ from ceilometer_perf.kinds import vpmu
 
 NOVA_NAMESPACES = ('http://openstack.org/xmlns/libvirt/nova/1.1',
                    'http://openstack.org/xmlns/libvirt/nova/1.0')
-HARD_REBOOT = 'existing instances need a hard reboot to pick it up'
+# What Ceilometer's discovery asks the Nova API for when the domain XML
+# lacks it, rather than skipping the instance: nova < 32 (2025.1 and older)
+# writes <nova:flavor> without id.
+FROM_NOVA_API = ('flavor id',)
+# The first Ceilometer release that asks the Nova API only for those
+# instances (before it: about every instance, with servers.get).
+CEILOMETER_LOCAL_ONLY = (27, 0)
 
 
 def _version(number):
@@ -40,11 +49,20 @@ def _version(number):
                          number % 1000)
 
 
+def _nova_instance(root):
+    for ns in NOVA_NAMESPACES:
+        inst = root.find('./metadata/{%s}instance' % ns)
+        if inst is not None:
+            return inst, '{%s}' % ns
+    return None, None
+
+
 def nova_metadata(root):
     """(display name, [missing fields]) of the nova metadata discovery needs.
 
     Ceilometer's libvirt_metadata discovery needs the instance name, the
-    flavor with its id (else it asks the Nova API) and the owner ids.
+    flavor with its id (else it asks the Nova API: FROM_NOVA_API) and the
+    owner ids.
     """
     for ns in NOVA_NAMESPACES:
         inst = root.find('./metadata/{%s}instance' % ns)
@@ -68,10 +86,53 @@ def nova_metadata(root):
     return None, ['the whole <nova:instance> block']
 
 
+def nova_record(root):
+    """What nova recorded beyond discovery's needs, by nova release.
+
+    {'nova_package': version or None, 'records_request': whether nova
+    wrote <nova:extraSpecs> / <nova:image> (nova >= 32), 'request': the
+    vPMU request as perf.vpmu's sample metadata has it}.
+    """
+    inst, q = _nova_instance(root)
+    if inst is None:
+        return {'nova_package': None, 'records_request': False,
+                'request': {}}
+    package = inst.find(q + 'package')
+    specs_node = inst.find('%sflavor/%sextraSpecs' % (q, q))
+    image_node = inst.find(q + 'image')
+    specs = props = None
+    if specs_node is not None:
+        specs = {e.get('name'): e.text or ''
+                 for e in specs_node.findall(q + 'extraSpec')}
+    if image_node is not None:
+        props = {e.get('name'): e.text or ''
+                 for e in image_node.findall('%sproperties/%sproperty'
+                                             % (q, q))}
+    return {'nova_package': (package.get('version')
+                             if package is not None else None),
+            'records_request': specs is not None or props is not None,
+            'request': vpmu.requested(specs, props)}
+
+
+def ceilometer_release():
+    try:
+        return importlib.metadata.version('ceilometer')
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def ceilometer_version(release):
+    """(major, minor) of a Ceilometer release string, or None."""
+    if not release:
+        return None
+    return tuple(int(x) for x in release.split('.')[:2] if x.isdigit())
+
+
 def instance_facts(domain, counted):
     xml = domain.XMLDesc(0)
     root = ElementTree.fromstring(xml)  # noqa: S314 - from local libvirtd
     display_name, missing = nova_metadata(root)
+    blocking = [m for m in missing if m not in FROM_NOVA_API]
     enabled = sorted(e.get('name') for e in root.findall('./perf/event')
                      if e.get('enabled') == 'yes')
     state = vpmu.parse_domain_xml(xml)
@@ -80,7 +141,9 @@ def instance_facts(domain, counted):
             'name': display_name or domain.name(),
             'running': active,
             'nova_metadata_missing': missing,
-            'discoverable': not missing,
+            'discoverable': not blocking,
+            'from_nova_api': [m for m in missing if m in FROM_NOVA_API],
+            'nova': nova_record(root),
             'perf_events_enabled': enabled,
             'perf_events_counted': sorted(counted) if active else [],
             'vpmu': {'enabled': state.enabled,
@@ -137,14 +200,60 @@ def explain(meter, host, instances):
                                                   for i in instances)),
                     'add a <cachetune>/<memorytune> monitor to the domain '
                     '(see the docs, "Cache and memory bandwidth monitors")')
+        if kind == 'rdt':
+            return ('%s: not counted for instance %s' % (
+                        event, ', '.join(i['name'] for i in instances)),
+                    hints.ENABLE_EVENT[catalogue.RDT])
         lacking = [i['name'] for i in instances
                    if event not in i['perf_events_counted']]
         if lacking:
             return ('%s: not in nova [libvirt] enabled_perf_events for '
                     'instance %s' % (event, ', '.join(lacking)),
-                    'add %s to [libvirt] enabled_perf_events in nova.conf; '
-                    '%s' % (event, HARD_REBOOT))
+                    'add %s to [libvirt] enabled_perf_events in nova.conf, '
+                    '%s' % (event, hints.NOVA_RESTART))
     return ('no sample from the plugin (see the polling agent log)', '')
+
+
+def nova_api_use(release, instances, fetch_extra_metadata=None):
+    """How Ceilometer's discovery uses the Nova API on this host, or None.
+
+    Ceilometer 24 asks about every instance (servers.get).  From 25 on it
+    does so only with [compute] fetch_extra_metadata (default on in 25
+    and 26, off from 27; None here means the release's default), and
+    otherwise only for instances whose XML lacks the flavor id (nova < 32
+    wrote it): a flavor lookup by name.  If the call fails, Ceilometer
+    discovers no instance at all on this host that cycle.
+    """
+    pollable = [i for i in instances if i['running'] and i['discoverable']]
+    old = [i['name'] for i in pollable if i['from_nova_api']]
+    ceilometer = ceilometer_version(release) or CEILOMETER_LOCAL_ONLY
+    release = release or 'unknown'
+    unreachable = ('If Keystone or Nova cannot be reached, Ceilometer '
+                   'discovers no instance on this host.')
+    if ceilometer < (25, 0):
+        every, why = True, ''
+    else:
+        if fetch_extra_metadata is None:
+            fetch_extra_metadata = ceilometer < CEILOMETER_LOCAL_ONLY
+        every = fetch_extra_metadata
+        why = (' ([compute] fetch_extra_metadata is on; with it off, only '
+               'for instances without a flavor id)')
+    if every:
+        if not pollable:
+            return None
+        return {'instances': [i['name'] for i in pollable], 'text': (
+            'Ceilometer %s asks the Nova API (servers.get, with the '
+            '[service_credentials] of ceilometer.conf) about every '
+            'instance, whatever nova wrote%s. %s'
+            % (release, why, unreachable))}
+    if not old:
+        return None
+    return {'instances': old, 'text': (
+        'Ceilometer %s asks the Nova API (flavor lookup by name, with the '
+        '[service_credentials] of ceilometer.conf) for the flavor id of %d '
+        'instance(s) whose XML nova < 32 (2025.1 or older) wrote; a hard '
+        'reboot under nova >= 32 writes the id. %s'
+        % (release, len(old), unreachable))}
 
 
 def diagnose(conf, connection):
@@ -157,6 +266,7 @@ def diagnose(conf, connection):
             conn_call(lambda c: c.getType()),
             _version(conn_call(lambda c: c.getVersion()))),
         'kernel': platform.release(),
+        'ceilometer': ceilometer_release(),
         'hardware_pmu': vars(hostprobe.hardware_pmu()),
         'software_events': vars(hostprobe.software_events()),
         'rdt_perf_pmu': vars(hostprobe.rdt_perf_pmu()),
@@ -191,8 +301,49 @@ def diagnose(conf, connection):
         elif not ids:
             entry['reason'], entry['fix'] = explain(meter, host, [])
         meters.append(entry)
+    nova_api = nova_api_use(
+        host['ceilometer'], instances,
+        getattr(conf.compute, 'fetch_extra_metadata', None))
+    if nova_api and pollable and not any(produced.values()):
+        for entry in meters:
+            entry['reason'] = ('Ceilometer discovered no instance: its Nova '
+                               'API call failed (see the log above)')
+            entry['fix'] = ('check [service_credentials] in '
+                            'ceilometer.conf and that Keystone and Nova '
+                            'answer from this host')
     return {'host': host, 'instances': instances, 'meters': meters,
-            'hostname': os.uname().nodename}
+            'nova_api': nova_api, 'hostname': os.uname().nodename}
+
+
+def _request(inst, release):
+    """What the flavor / image asked for, as nova recorded it."""
+    nova = inst.get('nova') or {}
+    if not nova.get('records_request'):
+        return 'hw:pmu / hw_pmu not recorded (nova < 32)'
+    request = nova.get('request') or {}
+    said = []
+    for prefix, key in (('flavor', 'hw:pmu'), ('image', 'hw_pmu')):
+        if prefix + '_hw_pmu' in request:
+            said.append('%s %s=%s (%s)' % (
+                prefix, key, request[prefix + '_hw_pmu_raw'],
+                'true' if request[prefix + '_hw_pmu'] else 'false'))
+    if said and (ceilometer_version(release) or (99,)) < (25, 0):
+        said.append('not in perf.vpmu metadata: Ceilometer < 25 does not '
+                    'read it')
+    return '; '.join(said) or 'no hw:pmu / hw_pmu asked'
+
+
+def _meta_text(inst):
+    if not inst['discoverable']:
+        return ('NOT discovered by Ceilometer, nova metadata lacks %s'
+                % ', '.join(inst['nova_metadata_missing']))
+    if inst.get('from_nova_api'):
+        return ('nova metadata ok, %s from the Nova API (written by nova '
+                '%s)' % (', '.join(inst['from_nova_api']),
+                         (inst.get('nova') or {}).get('nova_package')
+                         or '< 32'))
+    return 'nova metadata ok'
+
 
 
 def _yes(probe):
@@ -202,9 +353,10 @@ def _yes(probe):
 def render(report):
     host = report['host']
     lines = ['Host %s' % report['hostname'],
-             '  libvirt %s, %s, at %s; kernel %s' % (
+             '  libvirt %s, %s, at %s; kernel %s; Ceilometer %s' % (
                  host['libvirt_version'], host['hypervisor'],
-                 host['libvirt_uri'], host['kernel']),
+                 host['libvirt_uri'], host['kernel'],
+                 host.get('ceilometer') or 'not installed'),
              '  hardware PMU:           %s' % _yes(host['hardware_pmu']),
              '  software perf events:   %s' % _yes(host['software_events']),
              '  RDT perf (cmt/mbm):     %s' % _yes(host['rdt_perf_pmu']),
@@ -217,16 +369,19 @@ def render(report):
     lines += ['Instances (%d)' % len(report['instances'])]
     for inst in report['instances']:
         state = 'running' if inst['running'] else 'shut off (no samples)'
-        meta = ('nova metadata ok' if inst['discoverable'] else
-                'NOT discovered by Ceilometer, nova metadata lacks %s'
-                % ', '.join(inst['nova_metadata_missing']))
+        meta = _meta_text(inst)
         v = inst['vpmu']
         lines.append('  %s (%s, %s): %s; %s' % (
             inst['name'], inst['domain'], inst['uuid'], state, meta))
-        lines.append('      perf events: %s; vPMU %s (%s, cpu mode %s)' % (
-            ', '.join(inst['perf_events_enabled']) or 'none',
+        lines.append('      perf events: %s' % (
+            ', '.join(inst['perf_events_enabled']) or 'none'))
+        lines.append('      vPMU %s (%s, cpu mode %s); %s' % (
             'on' if v['enabled'] else 'off', v['decided_by'],
-            v['cpu_mode']))
+            v['cpu_mode'], _request(inst, host.get('ceilometer'))))
+    if report.get('nova_api'):
+        lines += ['', 'Nova API'] + textwrap.wrap(
+            report['nova_api']['text'], 78, initial_indent='  ',
+            subsequent_indent='  ')
     lines += ['', 'Meters']
     if not any(i['running'] and i['discoverable']
                for i in report['instances']):

@@ -94,15 +94,16 @@ def resctrl_monitoring():
 
 
 def countable_perf_events():
-    """libvirt perf events this host can count, probed.
+    """perf events to give nova's [libvirt] enabled_perf_events, probed.
 
-    Hardware events only with a usable PMU, RDT events only with the
-    intel_cqm PMU: listing one the host lacks makes guests fail to start.
+    Hardware events only with a usable PMU: listing one the host lacks
+    makes guests fail to start.  Never the RDT events (cmt, mbmt, mbml):
+    nova drops them from the option on every kernel (with a warning), and
+    kernels from 4.14 on have no such perf events; cache and memory
+    bandwidth come from resctrl monitors.
     """
     events = sorted(catalogue.SOFTWARE_EVENTS) \
         if software_events().ok else []
     if hardware_pmu().ok:
         events += sorted(catalogue.HARDWARE_EVENTS)
-    if rdt_perf_pmu().ok:
-        events += sorted(catalogue.RDT_EVENTS)
     return events

@@ -147,6 +147,18 @@ def test_explicit_and_empty_event_lists(env):
         'libvirt', 'enabled_perf_events') == 'cpu_clock,task_clock'
 
 
+def test_never_gives_nova_rdt_events(env):
+    # nova drops cmt, mbmt and mbml on every kernel: the plugin never
+    # writes them, asked explicitly or not.
+    phase(env, 'stack', 'post-config',
+          CEILOMETER_PERF_ENABLED_PERF_EVENTS='cmt,cpu_clock,mbmt,mbml',
+          CEILOMETER_PERF_POLLING='False')
+    assert _ini(env['NOVA_CPU_CONF']).get(
+        'libvirt', 'enabled_perf_events') == 'cpu_clock'
+    assert not set(hostprobe.countable_perf_events()) & {
+        'cmt', 'mbmt', 'mbml'}
+
+
 def test_bashate_clean():
     for path, ignore in (('devstack/plugin.sh', 'E006'),
                          ('devstack/settings', 'E005,E006'),

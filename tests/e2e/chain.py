@@ -52,12 +52,12 @@ class GnocchiError(Exception):
 
 
 class Gnocchi:
-    """Just enough of Gnocchi's v1 API, with basic auth as `admin`."""
+    """Just enough of Gnocchi's v1 API, with a Keystone token."""
 
-    def __init__(self, url):
+    def __init__(self, url, token):
         self.url = url.rstrip('/')
         self.session = requests.Session()
-        self.session.auth = ('admin', '')
+        self.session.headers['X-Auth-Token'] = token
 
     def request(self, method, path, **kwargs):
         response = self.session.request(method, self.url + '/' +
@@ -82,6 +82,21 @@ class Gnocchi:
 
     def archive_policy(self, name):
         return self.get('v1/archive_policy/%s' % name)
+
+
+def keystone_token(keystone_url, user, password, project):
+    """A project-scoped token, as a tenant's client gets one."""
+    response = requests.post(
+        keystone_url.rstrip('/') + '/v3/auth/tokens', timeout=30,
+        json={'auth': {
+            'identity': {'methods': ['password'], 'password': {'user': {
+                'name': user, 'domain': {'id': 'default'},
+                'password': password}}},
+            'scope': {'project': {'name': project,
+                                  'domain': {'id': 'default'}}}}})
+    if response.status_code != 201:
+        raise GnocchiError(response)
+    return response.headers['X-Subject-Token']
 
 
 def expected_aggregation(meter):
@@ -131,11 +146,13 @@ def wait_until_landed(gnocchi, expected, deadline_s):
 
 
 def probe_guests(sources, uri, host, cycles=2, pause_s=1.5):
-    """{uuid: meters} our pollsters produce for the running guests, from
-    Ceilometer's polling agent in-process (two cycles, for meters derived
-    from the difference between polls)."""
+    """({uuid: meters}, {uuid: {(project_id, user_id)}}) our pollsters
+    produce for the running guests, from Ceilometer's polling agent
+    in-process (two cycles, for meters derived from the difference between
+    polls): the meters, and the owners their samples name."""
     agent = localagent.on_libvirt(sources, uri, host)
     produced = {}
+    owners = {}
     try:
         for cycle in range(cycles):
             if cycle:
@@ -144,9 +161,11 @@ def probe_guests(sources, uri, host, cycles=2, pause_s=1.5):
                 if s['counter_name'] in catalogue.BY_NAME:
                     produced.setdefault(s['resource_id'], set()).add(
                         s['counter_name'])
+                    owners.setdefault(s['resource_id'], set()).add(
+                        (s['project_id'], s['user_id']))
     finally:
         agent.close()
-    return produced
+    return produced, owners
 
 
 def documented_instance(host):

@@ -12,15 +12,19 @@
 
 """End-to-end harness: the whole chain, from TCG guests to Gnocchi.
 
-One session starts libvirtd if none answers (tools/hypervisor.sh), boots
-the e2e guests (names `e2e-*`, destroyed at the end, others' guests left
-alone), then tools/services.sh starts PostgreSQL, RabbitMQ, Gnocchi,
-ceilometer-agent-notification and ceilometer-polling with their data in a
-temporary directory, and stops them at the end, on failure too.  Under
-CI=true anything that cannot be started fails the run instead of
-skipping it.  Run it under the shared hypervisor lock.
+One session starts libvirtd if none answers (tools/hypervisor.sh), then
+tools/services.sh starts PostgreSQL, RabbitMQ, Keystone (projects alpha
+and beta), Gnocchi (auth_mode keystone), ceilometer-agent-notification
+and ceilometer-polling with their data in a temporary directory, once,
+and stops them at the end, on failure too.  Then it boots the e2e guests
+(names `e2e-*`, destroyed at the end, others' guests left alone): two per
+tenant, their nova metadata naming the tenant's Keystone project and
+member user, and one naming no owner.  Under CI=true anything that cannot
+be started fails the run instead of skipping it.  Run it under the
+shared hypervisor lock.
 """
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -40,14 +44,21 @@ SERVICES = os.path.join(ROOT, 'tools', 'services.sh')
 URI = 'qemu:///system'
 HOST = 'e2e-compute'
 POLL_INTERVAL_S = 10
-# Guests: vPMU on, off (four events only), unset with CPU mode maximum.
+TENANTS = ('alpha', 'beta')
+# (tenant, guest): vPMU on, off (four events only), unset with CPU mode
+# maximum; two per tenant.  Their owners are set once Keystone has ids.
 GUESTS = (
-    localguests.Guest('e2e-pmu-on', pmu='on', flavor_pmu='true'),
-    localguests.Guest('e2e-pmu-off', pmu='off', flavor_pmu='false',
-                      events=('cpu_clock', 'task_clock', 'page_faults',
-                              'context_switches')),
-    localguests.Guest('e2e-pmu-unset', cpu_mode='maximum'),
+    ('alpha', localguests.Guest('e2e-pmu-on', pmu='on', flavor_pmu='true')),
+    ('alpha', localguests.Guest(
+        'e2e-pmu-off', pmu='off', flavor_pmu='false',
+        events=('cpu_clock', 'task_clock', 'page_faults',
+                'context_switches'))),
+    ('beta', localguests.Guest('e2e-pmu-unset', cpu_mode='maximum')),
+    ('beta', localguests.Guest('e2e-beta-pmu-on', pmu='on',
+                               flavor_pmu='true')),
 )
+# Nova metadata without <nova:owner>: must yield no sample at all.
+OWNERLESS = localguests.Guest('e2e-no-owner', project_id=None)
 SOURCES = [{'name': 'perf', 'interval': POLL_INTERVAL_S,
             'meters': [m.name for m in catalogue.METERS]}]
 # Bounded wait for the asynchronous chain (samples every 10 s, metricd
@@ -92,15 +103,47 @@ def _destroy(conn, guests):
 
 
 @pytest.fixture(scope='session')
-def guests(hypervisor):
-    """The e2e guests, running: {uuid: Guest}."""
-    _destroy(hypervisor, GUESTS)
-    localguests.start(hypervisor, GUESTS)
+def tenants(services):
+    """{tenant: {'project_id', 'user_id', 'user', 'project', 'password'}}
+    of alpha and beta; 'admin': the cloud admin's user, project and
+    password."""
+    got = {t: {'project_id': services[t.upper() + '_PROJECT_ID'],
+               'user_id': services[t.upper() + '_USER_ID'],
+               'user': t + '-member', 'project': t,
+               'password': services[t.upper() + '_PASSWORD']}
+           for t in TENANTS}
+    got['admin'] = {'user': 'admin', 'project': 'admin',
+                    'password': services['ADMIN_PASSWORD']}
+    return got
+
+
+@pytest.fixture(scope='session')
+def tenant_of():
+    """{uuid: tenant} of the e2e guests."""
+    return {guest.uuid: tenant for tenant, guest in GUESTS}
+
+
+@pytest.fixture(scope='session')
+def guests(hypervisor, tenants):
+    """The e2e guests of alpha and beta, running: {uuid: Guest} (the
+    ownerless one runs too, see `ownerless`)."""
+    owned = [dataclasses.replace(g, project_id=tenants[t]['project_id'],
+                                 user_id=tenants[t]['user_id'])
+             for t, g in GUESTS]
+    everyone = owned + [OWNERLESS]
+    _destroy(hypervisor, everyone)
+    localguests.start(hypervisor, everyone)
     try:
         time.sleep(1.0)
-        yield {g.uuid: g for g in GUESTS}
+        yield {g.uuid: g for g in owned}
     finally:
-        _destroy(hypervisor, GUESTS)
+        _destroy(hypervisor, everyone)
+
+
+@pytest.fixture(scope='session')
+def ownerless(guests):
+    """The running guest whose nova metadata names no owner."""
+    return OWNERLESS
 
 
 def _read_env(path):
@@ -113,7 +156,7 @@ def _read_env(path):
 
 
 @pytest.fixture(scope='session')
-def services(guests):
+def services(hypervisor):
     """The chain, started; yields DIR/services.env as a dict (+ DIR)."""
     proc = _run([SERVICES, 'install'])
     if proc.returncode:
@@ -140,17 +183,37 @@ def services(guests):
             shutil.rmtree(state, ignore_errors=True)
 
 
-@pytest.fixture(scope='session')
-def gnocchi(services):
-    return chain.Gnocchi(services['GNOCCHI_URL'])
+def _gnocchi_as(services, who):
+    token = chain.keystone_token(services['KEYSTONE_URL'], who['user'],
+                                 who['password'], who['project'])
+    return chain.Gnocchi(services['GNOCCHI_URL'], token)
 
 
 @pytest.fixture(scope='session')
-def produced(guests):
-    """{uuid: meters} our pollsters produce for the e2e guests here, from
-    the polling agent in-process: what must land in Gnocchi."""
-    got = chain.probe_guests(SOURCES, URI, HOST)
-    return {uuid: got.get(uuid, set()) for uuid in guests}
+def gnocchi(services, tenants):
+    """Gnocchi as the cloud admin (what the chain tests read with)."""
+    return _gnocchi_as(services, tenants['admin'])
+
+
+@pytest.fixture(scope='session')
+def tenant_gnocchi(services, tenants):
+    """{tenant: Gnocchi with that tenant member's project token}."""
+    return {t: _gnocchi_as(services, tenants[t]) for t in TENANTS}
+
+
+@pytest.fixture(scope='session')
+def probed(guests, ownerless):
+    """({uuid: meters}, {uuid: {(project_id, user_id)}}): what Ceilometer's
+    polling agent in-process makes of the guests here with our pollsters,
+    the ownerless one included."""
+    return chain.probe_guests(SOURCES, URI, HOST)
+
+
+@pytest.fixture(scope='session')
+def produced(guests, probed):
+    """{uuid: meters} our pollsters produce for the e2e guests here: what
+    must land in Gnocchi."""
+    return {uuid: probed[0].get(uuid, set()) for uuid in guests}
 
 
 @pytest.fixture(scope='session')

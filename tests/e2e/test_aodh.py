@@ -100,25 +100,32 @@ def settled_host_total(gnocchi, host, since, deadline_s=60):
 
 
 @pytest.fixture(scope='module')
-def alarms(services, gnocchi, fresh):
+def alarms(services, tenants, gnocchi, fresh):
     uuid, sent, since = fresh
     value = sent[METER][-1]
     consumers.wait_for_point(gnocchi, uuid, METER, GRANULARITY, 'max',
                              since)
     host = gnocchi.resource(uuid)['host']
     total = settled_host_total(gnocchi, host, since)
-    url = services['GNOCCHI_URL']
+    # Aodh's service user in a deployment; the cloud admin here.
+    credentials = dict(
+        consumers.keystone_auth(services, tenants['admin']),
+        auth_type='password', user_domain_id='default',
+        project_domain_id='default', region_name='RegionOne',
+        interface='public')
     result, log = consumers.run('aodh', 'aodh_evaluate.py', {
         'db': 'aodh.sqlite', 'out': True,
         'transport_url': services['TRANSPORT_URL'],
         'alarms': [
             {'name': 'instance memory bandwidth over threshold',
-             'type': 'gnocchi_resources_threshold', 'endpoint': url,
+             'type': 'gnocchi_resources_threshold',
+             'service_credentials': credentials,
              'rule': per_instance_rule(uuid),
              'thresholds': [value / 2, value * 2]},
             {'name': 'host memory bandwidth over threshold',
              'type': 'gnocchi_aggregation_by_resources_threshold',
-             'endpoint': url, 'rule': host_total_rule(host),
+             'service_credentials': credentials,
+             'rule': host_total_rule(host),
              'thresholds': [value / 2, total * 2]},
         ]})
     for alarm in result['alarms']:

@@ -27,7 +27,6 @@ from ceilometer_perf import catalogue
 from ceilometer_perf.ops import gnocchi as mapping
 from tests.e2e import chain
 from tests.e2e.conftest import HOST
-from tests.e2e.conftest import localguests
 from tests.unit import fakes
 
 # Counters an idle SeaBIOS guest always advances between two polls; the
@@ -91,9 +90,30 @@ def test_instance_resource_attributes(gnocchi, guests, landed):
         assert resource['flavor_id'] == 'tcg-%d' % guest.memory_mib
         assert resource['flavor_name'] == 'm1.tcg'
         assert resource['host'] == HOST
-        assert resource['project_id'] == localguests.PROJECT_ID
-        assert resource['user_id'] == localguests.USER_ID
+        assert resource['project_id'] == guest.project_id
+        assert resource['user_id'] == guest.user_id
         assert resource['ended_at'] is None
+
+
+def test_every_sample_names_the_domains_nova_owner(guests, probed):
+    """Ceilometer's polling agent with our pollsters: each sample's
+    project_id and user_id are the <nova:owner> ids of its domain."""
+    _, owners = probed
+    for uuid, guest in guests.items():
+        assert owners[uuid] == {(guest.project_id, guest.user_id)}, \
+            guest.name
+
+
+def test_a_domain_without_owner_yields_no_sample(gnocchi, ownerless,
+                                                 probed, landed):
+    """Never a sample attributed to a default project: none at all."""
+    produced, owners = probed
+    assert ownerless.uuid not in produced
+    assert ownerless.uuid not in owners
+    # Nor through the running chain, by the time everything else landed.
+    with pytest.raises(chain.GnocchiError) as err:
+        gnocchi.resource(ownerless.uuid, 'generic')
+    assert err.value.status == 404
 
 
 def test_software_counter_rates_are_sensible(guests, produced, landed):
@@ -115,7 +135,8 @@ def test_software_counter_rates_are_sensible(guests, produced, landed):
 
 
 def test_vpmu_state_in_gnocchi(guests, landed):
-    want = {'e2e-pmu-on': 1.0, 'e2e-pmu-off': 0.0, 'e2e-pmu-unset': 1.0}
+    want = {'e2e-pmu-on': 1.0, 'e2e-pmu-off': 0.0, 'e2e-pmu-unset': 1.0,
+            'e2e-beta-pmu-on': 1.0}
     got = {g.name: set(landed[uuid]['perf.vpmu'])
            for uuid, g in guests.items()}
     assert got == {name: {v} for name, v in want.items()}

@@ -207,6 +207,7 @@ def test_vpmu_panels_show_the_guests(dashboard, gnocchi, guests, landed,
     assert series['e2e-pmu-on'][-1][1] == 1.0
     assert series['e2e-pmu-off'][-1][1] == 0.0
     assert series['e2e-pmu-unset'][-1][1] == 1.0
+    assert series['e2e-beta-pmu-on'][-1][1] == 1.0
     [(_, count)] = [(t, x) for t, x in grafana.targets(dashboard)
                     if t == 'Instances with a vPMU']
     [(_, total)] = grafana.run_target(gnocchi, count, {'host': HOST},
@@ -217,8 +218,9 @@ def test_vpmu_panels_show_the_guests(dashboard, gnocchi, guests, landed,
         want = sum(dict(points).get(stamp, 0.0)
                    for points in series.values())
         assert value == want, stamp
-    # pmu-on, pmu-unset and the documented instance, all at some minute.
-    assert sum(series[name][-1][1] for name in series) == 3.0
+    # pmu-on, pmu-unset, beta-pmu-on and the documented instance, all at
+    # some minute.
+    assert sum(series[name][-1][1] for name in series) == 4.0
 
 
 def test_cpu_time_of_the_guests(dashboard, gnocchi, guests, landed, window):
@@ -233,3 +235,62 @@ def test_cpu_time_of_the_guests(dashboard, gnocchi, guests, landed, window):
         # A share of one CPU: positive, and at most the host's CPUs.
         assert 0 < min(share) and max(share) < os.cpu_count() * 1.5, (
             guest.name, share)
+
+
+# --- With a tenant's token, as Grafana's datasource asks for a tenant.
+
+@pytest.mark.parametrize('tenant', ['alpha', 'beta'])
+def test_variables_offer_a_tenant_only_its_instances(
+        tenant, dashboard, tenant_gnocchi, guests, tenant_of, landed):
+    g = tenant_gnocchi[tenant]
+    variables = grafana.variables(dashboard)
+    hosts = grafana.run_variable(g, variables['host']['query'], {})
+    assert set(hosts) == {(HOST, HOST)}
+    instances = grafana.run_variable(
+        g, variables['instance']['query'], {'host': HOST})
+    assert sorted(instances) == sorted(
+        (guest.name, uuid) for uuid, guest in guests.items()
+        if tenant_of[uuid] == tenant)
+
+
+@pytest.mark.parametrize('tenant', ['alpha', 'beta'])
+def test_every_panel_shows_a_tenant_only_its_instances(
+        tenant, dashboard, tenant_gnocchi, guests, tenant_of, documented,
+        landed, window):
+    """Host panels: only the tenant's instances; instance panels for
+    another tenant's (or the documented) instance: refused, never data."""
+    g = tenant_gnocchi[tenant]
+    start, stop = window
+    own = {guest.name for uuid, guest in guests.items()
+           if tenant_of[uuid] == tenant}
+    others = [uuid for uuid in guests if tenant_of[uuid] != tenant]
+    others.append(documented[0])
+    shown = 0
+    for title, target in grafana.targets(dashboard):
+        values = {'host': HOST, 'poll_interval': str(POLL_INTERVAL_S)}
+        if _scope(target) == 'host':
+            try:
+                series = grafana.run_target(g, target, values, start, stop)
+            except chain.GnocchiError as exc:
+                # No instance of the tenant has the metric (no PMU here).
+                assert exc.status == 404, title
+                continue
+            labels = {label for label, _ in series}
+            if target['operations'].startswith('(aggregate'):
+                # One series summed over the tenant's instances only (the
+                # admin's sum reaches 4 here, see above).
+                [(_, points)] = series
+                assert max(v for _, v in points) <= len(own), title
+                continue
+            assert labels <= own, (title, labels)
+            shown += 1
+            continue
+        for uuid in others:
+            values['instance'] = uuid
+            try:
+                series = grafana.run_target(g, target, values, start, stop)
+            except chain.GnocchiError as exc:
+                assert exc.status in (403, 404), (title, uuid)
+                continue
+            assert not any(points for _, points in series), (title, uuid)
+    assert shown

@@ -45,14 +45,14 @@ def fresh(services, landed):
 
 
 @pytest.fixture(scope='module')
-def watcher(services, gnocchi, fresh):
+def watcher(services, tenants, gnocchi, fresh):
     """(Watcher's answers, the newest 300 s mean in Gnocchi)."""
     uuid, _, since = fresh
     point = consumers.wait_for_point(gnocchi, uuid, METER, GRANULARITY,
                                      'mean', since)
     answer, _ = consumers.run('watcher', 'watcher_query.py', {
-        'gnocchi_url': services['GNOCCHI_URL'], 'instance': uuid,
-        'period': PERIOD})
+        'auth': consumers.keystone_auth(services, tenants['admin']),
+        'instance': uuid, 'period': PERIOD})
     print('Watcher 17 GnocchiHelper.get_instance_l3_cache_usage(%s, '
           'period=%d, aggregate=mean, granularity=%d) -> %r (Gnocchi: %s '
           '%s at %s)' % (uuid, PERIOD, GRANULARITY, answer['datasource'],

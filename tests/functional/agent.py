@@ -12,13 +12,27 @@
 
 """Helpers for driving the plugin through Ceilometer's polling agent."""
 
+import importlib.metadata
+
 from ceilometer_perf.ops import localagent
+
+# The Ceilometer release under test (tools/matrix.sh runs several).
+CEILOMETER = tuple(int(x) for x in importlib.metadata.version(
+    'ceilometer').split('.')[:2])
+# From Ceilometer 25 on, discovery reads <nova:extraSpecs> and <nova:image>
+# (which nova writes from nova 32 on) into the instance.
+READS_EXTRA_SPECS = CEILOMETER >= (25, 0)
+
+# Read by every Agent before its own files: the Keystone + Nova stand-in's
+# [service_credentials] (set by the session fixture in conftest.py).
+CONFIG_FILES = []
 
 
 def Agent(sources, uri='qemu:///system', config_files=(), overrides=None):
     """A LocalAgent on the given URI, with libvirt_metadata discovery."""
     return localagent.on_libvirt(sources, uri, 'functional-test',
-                                 config_files, overrides)
+                                 CONFIG_FILES + list(config_files),
+                                 overrides)
 
 
 def by_meter(samples):

@@ -13,9 +13,14 @@
 """Functional harness: a real libvirtd, real TCG guests, real Ceilometer.
 
 The session starts libvirtd + virtlogd (tools/hypervisor.sh) unless a
-hypervisor already answers, boots the guests of tools/localguests.py and
-stops everything it started.  Under CI=true a hypervisor that cannot be
-started fails the run instead of skipping it.
+hypervisor already answers, boots the guests of tools/localguests.py (nova's
+own XML, made bootable under TCG) and stops everything it started.  A
+loopback Keystone + Nova stand-in (tests/emulators/openstack_api.py) serves
+the Nova API calls Ceilometer's discovery makes (always before Ceilometer
+27, for instances without a flavor id from 27 on); every agent of these
+tests is configured to use it, and it knows the guests it boots.  Under
+CI=true a hypervisor that cannot be started fails the run instead of
+skipping it.
 """
 
 import os
@@ -25,6 +30,8 @@ import time
 import pytest
 
 from ceilometer_perf import reader
+from tests.emulators import openstack_api
+from tests.functional import agent as agent_mod
 from tools import ROOT
 from tools import libvirtcalls
 from tools import localguests
@@ -90,6 +97,29 @@ def hypervisor():
     conn.close()
     if not was_up:
         subprocess.call([HYPERVISOR, 'stop'])
+
+
+@pytest.fixture(scope='session', autouse=True)
+def openstack_api_stand_in(tmp_path_factory):
+    """The Keystone + Nova stand-in, and a ceilometer.conf pointing at it
+    that every agent of the functional tests reads (agent.CONFIG_FILES)."""
+    api = openstack_api.OpenStackStandIn().start()
+    for guest in localguests.DEFAULT_GUESTS:
+        register(api, guest)
+    path = tmp_path_factory.mktemp('stand-in') / 'ceilometer.conf'
+    path.write_text('\n'.join(api.config_lines()) + '\n')
+    api.config_file = str(path)
+    agent_mod.CONFIG_FILES[:] = [api.config_file]
+    yield api
+    agent_mod.CONFIG_FILES[:] = []
+    api.stop()
+
+
+def register(api, guest):
+    """Make the Nova stand-in know a guest (and its flavor)."""
+    api.add_flavor(guest.flavor_id, guest.flavor_name, ram=guest.memory_mib)
+    api.add_server(guest.uuid, guest.display_name or guest.name,
+                   guest.flavor_id)
 
 
 @pytest.fixture(scope='session')

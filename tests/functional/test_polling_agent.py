@@ -67,9 +67,10 @@ def test_samples_from_real_guests(guests, libvirt_calls):
                   'perf.cache_miss_ratio', 'perf.branch_miss_ratio'):
         assert meter not in second
 
-    # vPMU: explicit on, explicit off, unset with CPU mode maximum.
+    # vPMU: explicit on, explicit off, and unset under nova's x86 default
+    # CPU mode host-model (a named model when running: QEMU gives no PMU).
     assert second['perf.vpmu'] == {'pmu-on': 1, 'pmu-off': 0,
-                                   'pmu-unset': 1}
+                                   'pmu-unset': 0}
 
     # One bulk read per cycle.
     assert libvirt_calls['virConnectGetAllDomainStats'] == 2
@@ -97,10 +98,16 @@ def test_sample_shape_matches_ceilometer_compute_pollsters(guests):
     vpmu = {s['resource_metadata']['display_name']: s['resource_metadata']
             for s in samples if s['counter_name'] == 'perf.vpmu'}
     assert vpmu['pmu-on']['vpmu_decided_by'] == 'explicit'
-    assert vpmu['pmu-on']['flavor_hw_pmu'] == 'true'
-    assert vpmu['pmu-off']['flavor_hw_pmu'] == 'false'
+    if agent_mod.READS_EXTRA_SPECS:
+        assert vpmu['pmu-on']['flavor_hw_pmu'] is True
+        assert vpmu['pmu-on']['flavor_hw_pmu_raw'] == 'true'
+        assert vpmu['pmu-off']['flavor_hw_pmu'] is False
+    else:
+        # Ceilometer 24 does not read <nova:extraSpecs>.
+        assert 'flavor_hw_pmu' not in vpmu['pmu-on']
     assert vpmu['pmu-unset']['vpmu_decided_by'] == 'inferred'
-    assert vpmu['pmu-unset']['vpmu_cpu_mode'] == 'maximum'
+    # libvirt runs nova's host-model as mode custom with a named model.
+    assert vpmu['pmu-unset']['vpmu_cpu_mode'] == 'custom'
     assert 'flavor_hw_pmu' not in vpmu['pmu-unset']
 
 

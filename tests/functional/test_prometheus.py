@@ -431,7 +431,8 @@ def test_aodh_prometheus_alarm_on_a_recording_rule(prometheus_server):
         'db': 'aodh.sqlite', 'out': True, 'transport_url': 'fake:/',
         'alarms': [{
             'name': 'instance busy on its host', 'type': 'prometheus',
-            'endpoint': base,
+            'service_credentials': {'auth_type': 'gnocchi-basic',
+                                    'user': 'admin', 'endpoint': base},
             'rule': {'query': query, 'comparison_operator': 'gt'},
             'thresholds': [0, os.cpu_count()]}]})
     [alarm] = result['alarms']

@@ -49,30 +49,15 @@ FLAVOR_CHILDREN = {
 }
 NEVER_FROM_NOVA = ('cmt', 'mbmt', 'mbml')
 
-# Product bugs these fixtures reveal (not fixed here): case -> reason.
-VPMU_BUGS = {
-    'aarch64-unset-custom': (
-        "vpmu.parse_domain_xml infers no vPMU for cpu mode 'custom' "
-        "whatever the model and architecture; nova's custom mode on "
-        "aarch64 uses model 'max', which QEMU gives a PMU"),
-}
-
-
 def _cases():
     for version in INDEX['nova_versions']:
         for name in sorted(INDEX['cases']):
             yield version, name
 
 
-def _params(bugs=None):
-    params = []
-    for version, name in _cases():
-        marks = ()
-        if bugs and name in bugs:
-            marks = pytest.mark.xfail(strict=True, reason=bugs[name])
-        params.append(pytest.param(version, name, marks=marks,
-                                   id='%s-%s' % (version, name)))
-    return params
+def _params():
+    return [pytest.param(version, name, id='%s-%s' % (version, name))
+            for version, name in _cases()]
 
 
 def _text(version, name):
@@ -112,7 +97,7 @@ def test_header_names_version_and_case(version, name):
     assert first.endswith('-->')
 
 
-@pytest.mark.parametrize('version,name', _params(VPMU_BUGS))
+@pytest.mark.parametrize('version,name', _params())
 def test_vpmu_state_and_provenance(version, name):
     want = _facts(version, name)['vpmu']
     state = vpmu.parse_domain_xml(_text(version, name))
@@ -203,3 +188,121 @@ def test_matrix_covers_the_brief():
         'host-model', 'host-passthrough', 'custom'}
     assert any(max(map(ord, i['display_name'])) > 127 for i in inputs)
     assert any(len(i['flavor_extra_specs']) > 2 for i in inputs)
+
+
+class _Domain:
+    """Just what diagnosis.instance_facts asks of a libvirt domain."""
+
+    def __init__(self, xml, name='instance-1', uuid='u-1'):
+        self._xml, self._name, self._uuid = xml, name, uuid
+
+    def XMLDesc(self, flags):  # noqa: N802 - libvirt's name
+        return self._xml
+
+    def name(self):
+        return self._name
+
+    def UUIDString(self):  # noqa: N802 - libvirt's name
+        return self._uuid
+
+    def isActive(self):  # noqa: N802 - libvirt's name
+        return 1
+
+
+def _check_facts(version, name):
+    return diagnosis.instance_facts(_Domain(_text(version, name),
+                                            uuid=version + name), set())
+
+
+@pytest.mark.parametrize('version,name', _params())
+def test_check_discovers_both_shapes(version, name):
+    """No false alarm on nova 31's XML: Ceilometer fills the flavor id
+    from the Nova API; nova 32+ records the vPMU request, read as nova
+    reads it."""
+    facts = _check_facts(version, name)
+    inputs = INDEX['cases'][name]['inputs']
+    assert facts['discoverable']
+    assert facts['nova']['nova_package'] == version
+    if version.startswith('31.'):
+        assert facts['from_nova_api'] == ['flavor id']
+        assert not facts['nova']['records_request']
+        assert facts['nova']['request'] == {}
+        return
+    assert facts['from_nova_api'] == []
+    assert facts['nova']['records_request']
+    request = facts['nova']['request']
+    raw = inputs['flavor_extra_specs'].get('hw:pmu')
+    if raw is None:
+        assert 'flavor_hw_pmu' not in request
+    else:
+        assert request['flavor_hw_pmu_raw'] == raw
+        assert request['flavor_hw_pmu'] is (
+            _facts(version, name)['pmu_state'] == 'on')
+    raw = inputs['image_properties'].get('hw_pmu')
+    if raw is None:
+        assert 'image_hw_pmu' not in request
+    else:
+        # nova writes the property as str() of its boolean field.
+        assert request['image_hw_pmu_raw'] in ('True', 'False')
+        assert request['image_hw_pmu'] is (
+            _facts(version, name)['pmu_state'] == 'on')
+
+
+def _report(ceilometer, *cases):
+    instances = [_check_facts(v, n) for v, n in cases]
+    host = {'libvirt_version': '11.0.0', 'hypervisor': 'QEMU 9.2.0',
+            'libvirt_uri': 'qemu:///system', 'kernel': '6.12',
+            'ceilometer': ceilometer}
+    for probe in ('hardware_pmu', 'software_events', 'rdt_perf_pmu',
+                  'resctrl'):
+        host[probe] = {'ok': True, 'detail': 'probed'}
+    meters = [{'meter': 'perf.vpmu', 'ok': True,
+               'instances': [i['name'] for i in instances],
+               'reason': None, 'fix': None}]
+    return {'host': host, 'instances': instances, 'meters': meters,
+            'hostname': 'compute-1',
+            'nova_api': diagnosis.nova_api_use(ceilometer, instances)}
+
+
+@pytest.mark.parametrize('ceilometer', ['24.0.2', '25.0.0', '26.0.0',
+                                        '27.0.0'])
+def test_check_output_both_shapes(ceilometer):
+    out = diagnosis.render(_report(
+        ceilometer, ('31.0.0', 'flavor-pmu-true'),
+        ('34.0.0', 'flavor-pmu-yes-many-specs')))
+    assert 'NOT discovered' not in out
+    assert 'No meter can produce samples' not in out
+    old = next(x for x in out.splitlines() if '31.0.0flavor' in x)
+    assert 'flavor id from the Nova API (written by nova 31.0.0)' in old
+    assert 'hw:pmu / hw_pmu not recorded (nova < 32)' in out
+    assert 'flavor hw:pmu=yes (true)' in out
+    assert 'Nova API' in out
+    flat = ' '.join(out.split())
+    assert ('Ceilometer < 25 does not read it' in flat) is (
+        ceilometer == '24.0.2')
+    if ceilometer == '27.0.0':
+        assert 'for the flavor id of 1 instance(s)' in flat
+    else:
+        assert 'about every instance' in flat
+
+
+def test_check_no_nova_api_section_on_27_with_new_shape_only():
+    report = _report('27.0.0', ('34.0.0', 'flavor-pmu-true'))
+    assert report['nova_api'] is None
+    assert 'Nova API' not in diagnosis.render(report)
+    report = _report('26.0.0', ('34.0.0', 'flavor-pmu-true'))
+    assert 'about every instance' in ' '.join(
+        diagnosis.render(report).split())
+
+
+@pytest.mark.parametrize('release,fetch_extra,every', [
+    ('24.0.2', None, True), ('24.0.2', False, True),
+    ('25.0.0', None, True), ('26.0.0', False, False),
+    ('27.0.0', None, False), ('27.0.0', True, True)])
+def test_nova_api_use_follows_fetch_extra_metadata(release, fetch_extra,
+                                                   every):
+    instances = [_check_facts('31.0.0', 'unset-host-model'),
+                 _check_facts('34.0.0', 'unset-host-model')]
+    use = diagnosis.nova_api_use(release, instances, fetch_extra)
+    assert len(use['instances']) == (2 if every else 1)
+    assert ('about every instance' in use['text']) is every

@@ -36,6 +36,22 @@ XML_CASES = [
      "</domain>", False, 'inferred', 'custom'),
     ("<domain><features><acpi/></features></domain>",
      False, 'inferred', 'custom'),
+    # x86 mode custom with QEMU's max (or host) type: pmu on by default.
+    ("<domain><os><type arch='x86_64'>hvm</type></os><cpu mode='custom'>"
+     "<model>max</model></cpu></domain>", True, 'inferred', 'custom'),
+    # aarch64: every QEMU CPU type has a PMU; nova's custom mode uses max.
+    ("<domain><os><type arch='aarch64'>hvm</type></os><cpu mode='custom'>"
+     "<model>max</model></cpu></domain>", True, 'inferred', 'custom'),
+    ("<domain><os><type arch='aarch64'>hvm</type></os><cpu mode='custom'>"
+     "<model>cortex-a57</model></cpu></domain>", True, 'inferred',
+     'custom'),
+    ("<domain><os><type arch='aarch64'>hvm</type></os><cpu mode='custom'>"
+     "<model>max</model></cpu><features><pmu state='off'/></features>"
+     "</domain>", False, 'explicit', 'custom'),
+    # Not inferred as on where we do not know QEMU's default.
+    ("<domain><os><type arch='s390x'>hvm</type></os>"
+     "<cpu mode='host-passthrough'/></domain>", False, 'inferred',
+     'host-passthrough'),
 ]
 
 
@@ -61,8 +77,29 @@ def test_sample_metadata_says_how_it_was_decided(make_host):
     meta = sample.resource_metadata
     assert meta['vpmu_decided_by'] == 'inferred'
     assert meta['vpmu_cpu_mode'] == 'maximum'
-    assert meta['flavor_hw_pmu'] == 'true'
-    assert meta['image_hw_pmu'] == 'false'
+    assert meta['flavor_hw_pmu'] is True
+    assert meta['flavor_hw_pmu_raw'] == 'true'
+    assert meta['image_hw_pmu'] is False
+    assert meta['image_hw_pmu_raw'] == 'false'
+
+
+@pytest.mark.parametrize('raw,meant', [
+    # nova's strutils.bool_from_string (not strict) for the extra spec
+    ('true', True), ('1', True), ('yes', True), ('On', True), ('Y', True),
+    ('t', True), ('false', False), ('0', False), ('no', False),
+    ('off', False), ('maybe', False), ('', False),
+])
+def test_flavor_extra_spec_as_nova_reads_it(raw, meant):
+    assert vpmu.requested({'hw:pmu': raw}, None) == {
+        'flavor_hw_pmu': meant, 'flavor_hw_pmu_raw': raw}
+
+
+@pytest.mark.parametrize('raw,meant', [
+    # nova writes an image property as str() of its boolean field
+    ('True', True), ('False', False), (True, True), (False, False)])
+def test_image_property_as_nova_writes_it(raw, meant):
+    assert vpmu.requested({}, {'hw_pmu': raw}) == {
+        'image_hw_pmu': meant, 'image_hw_pmu_raw': str(raw)}
 
 
 def test_no_nova_request_no_keys(make_host):
@@ -72,6 +109,7 @@ def test_no_nova_request_no_keys(make_host):
     assert sample.volume == 0
     assert 'flavor_hw_pmu' not in sample.resource_metadata
     assert 'image_hw_pmu' not in sample.resource_metadata
+    assert not [k for k in sample.resource_metadata if k.endswith('_raw')]
 
 
 def test_xml_read_once_per_boot_and_pruned(make_host):
@@ -98,3 +136,33 @@ def test_domain_vanished_before_xml_read(make_host):
     samples = poll(host, 'perf.vpmu',
                    [fakes.instance('u-1'), fakes.instance('u-2')])
     assert [s.resource_id for s in samples] == ['u-2']
+
+
+def test_hints_restart_nova_compute_then_hard_reboot():
+    from ceilometer_perf import catalogue
+    from ceilometer_perf import hints
+    for kind in (catalogue.HARDWARE, catalogue.SOFTWARE):
+        text = hints.ENABLE_EVENT[kind]
+        assert 'restart nova-compute' in text
+        assert text.index('restart nova-compute') < text.index(
+            'hard reboot')
+    # cmt / mbmt / mbml: never sent to nova.
+    assert 'resctrl' in hints.ENABLE_EVENT[catalogue.RDT]
+    assert 'add it' not in hints.ENABLE_EVENT[catalogue.RDT]
+
+
+def test_check_never_offers_rdt_events_to_nova():
+    from ceilometer_perf import catalogue
+    from ceilometer_perf.ops import diagnosis
+    from ceilometer_perf.ops import hostprobe
+    host = {'hardware_pmu': {'ok': True, 'detail': ''},
+            'rdt_perf_pmu': {'ok': True, 'detail': 'intel_cqm present'},
+            'resctrl_problems': {}}
+    for meter in catalogue.METERS:
+        if set(meter.events) & set(catalogue.RDT_EVENTS):
+            reason, fix = diagnosis.explain(
+                meter, host, [{'name': 'a', 'perf_events_counted': []}])
+            assert 'add cmt' not in fix and 'add mbm' not in fix, fix
+            assert 'resctrl' in fix
+    assert not set(hostprobe.countable_perf_events()) & set(
+        catalogue.RDT_EVENTS)

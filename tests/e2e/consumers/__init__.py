@@ -71,6 +71,13 @@ def run(consumer, script, payload, timeout=300):
         return json.loads(proc.stdout), proc.stderr
 
 
+def keystone_auth(services, who):
+    """keystoneauth v3 password options for one of conftest's `tenants`."""
+    return {'auth_url': services['KEYSTONE_URL'].rstrip('/') + '/v3',
+            'username': who['user'], 'password': who['password'],
+            'project_name': who['project']}
+
+
 def _stamp(text):
     return datetime.datetime.fromisoformat(text).timestamp()
 

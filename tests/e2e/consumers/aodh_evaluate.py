@@ -18,7 +18,7 @@ consumers.sh builds it): imports nothing of ours.  Reads JSON on stdin:
     {"db": "/path/aodh.sqlite", "out": "/path/result.json",
      "transport_url": "fake:/",
      "alarms": [{"name": ..., "type": "gnocchi_resources_threshold",
-                 "endpoint": "http://gnocchi", "rule": {...},
+                 "service_credentials": {...}, "rule": {...},
                  "thresholds": [t1, t2, ...]}]}
 
 For each alarm: stored in Aodh's SQL storage in state "insufficient
@@ -30,10 +30,12 @@ each evaluation with Aodh's reason, and the state transitions Aodh
 recorded in its alarm history.
 
 The evaluators build their own Gnocchi and Prometheus clients from
-[service_credentials]; Gnocchi here runs with basic auth, so that section
-uses gnocchiclient's `gnocchi-basic` plugin, whose endpoint is the alarm's
-`endpoint` (Gnocchi's URL, or for a `prometheus` alarm Prometheus', which
-the evaluator asks the session for as it would Keystone's catalogue).
+[service_credentials], written from the alarm's `service_credentials`:
+Keystone password credentials for the e2e Gnocchi (the endpoint from the
+catalogue, as in a deployment); for the functional tests' Prometheus,
+which has no Keystone, gnocchiclient's `gnocchi-basic` plugin whose
+`endpoint` is Prometheus' URL, which the evaluator asks the session for as
+it would the catalogue.
 """
 
 import datetime
@@ -55,14 +57,14 @@ PROJECT = 'c0ffee00c0ffee00c0ffee00c0ffee00'
 USER = 'feed0000feed0000feed0000feed0000'
 
 
-def make_conf(db, transport_url, endpoint):
+def make_conf(db, transport_url, credentials):
     fd, path = tempfile.mkstemp(suffix='.conf', prefix='aodh-')
     with os.fdopen(fd, 'w') as f:
         f.write('[DEFAULT]\ntransport_url = %s\n'
                 '[database]\nconnection = sqlite:///%s\n'
-                '[service_credentials]\nauth_type = gnocchi-basic\n'
-                'user = admin\nendpoint = %s\ninterface = public\n'
-                % (transport_url, db, endpoint))
+                '[service_credentials]\n' % (transport_url, db))
+        for key, value in credentials.items():
+            f.write('%s = %s\n' % (key, value))
     try:
         return service.prepare_service([], config_files=[path])
     finally:
@@ -125,7 +127,7 @@ def main():
     results = []
     for spec in args['alarms']:
         conf = make_conf(args['db'], args.get('transport_url', 'fake:/'),
-                         spec['endpoint'])
+                         spec['service_credentials'])
         results.append(run_alarm(conf, spec))
     with open(args['out'], 'w') as f:
         json.dump({'at': datetime.datetime.utcnow().isoformat(),

@@ -14,7 +14,8 @@
 
 Run by tests/e2e/test_watcher.py with the Watcher venv's python (tools/
 consumers.sh builds it): imports nothing of ours.  Reads
-{"gnocchi_url", "instance", "period"} as JSON on stdin, prints JSON:
+{"auth": {Keystone password credentials}, "instance", "period"} as JSON
+on stdin, prints JSON:
 
 - `datasource`: GnocchiHelper.get_instance_l3_cache_usage() called with
   what noisy_neighbor passes (instance_l3_cache_usage, the period, mean,
@@ -23,8 +24,9 @@ consumers.sh builds it): imports nothing of ours.  Reads
   strategy's own call, on a stand-in strategy carrying the datasource;
 - `measures`: what Gnocchi answered the datasource's request.
 
-Gnocchi here runs with basic auth, so the datasource's client comes from
-gnocchiclient's basic-auth plugin instead of Watcher's Keystone session:
+The datasource's Gnocchi client is built as Watcher's OpenStackClients
+builds it (gnocchiclient on a Keystone session, the endpoint from the
+catalogue), from the credentials given instead of watcher.conf:
 everything from GnocchiHelper on is Watcher's code.
 """
 
@@ -33,8 +35,8 @@ import logging
 import sys
 import types
 
-from gnocchiclient import auth as gnocchi_auth
 from gnocchiclient import client as gnocchi_client
+from keystoneauth1.identity import v3
 from keystoneauth1 import session as ks_session
 
 from watcher.decision_engine.datasources import gnocchi as watcher_gnocchi
@@ -49,10 +51,13 @@ AGGREGATE = 'mean'
 class Clients:
     """Stands for watcher.common.clients.OpenStackClients."""
 
-    def __init__(self, url):
-        plugin = gnocchi_auth.GnocchiBasicPlugin(user='admin', endpoint=url)
+    def __init__(self, auth):
+        plugin = v3.Password(user_domain_id='default',
+                             project_domain_id='default', **auth)
         self._gnocchi = gnocchi_client.Client(
-            '1', session=ks_session.Session(auth=plugin))
+            '1', session=ks_session.Session(auth=plugin),
+            adapter_options={'interface': 'public',
+                             'region_name': 'RegionOne'})
 
     def gnocchi(self):
         return self._gnocchi
@@ -75,7 +80,7 @@ def main():
     args = json.load(sys.stdin)
     recorder = Recorder()
     logging.getLogger('watcher').addHandler(recorder)
-    helper = watcher_gnocchi.GnocchiHelper(osc=Clients(args['gnocchi_url']))
+    helper = watcher_gnocchi.GnocchiHelper(osc=Clients(args['auth']))
     instance = element.Instance(uuid=args['instance'], name='documented',
                                 vcpus=1, memory=512, disk=1)
     period = args['period']
