@@ -223,6 +223,16 @@ METERS = tuple(
 
 BY_NAME = {m.name: m for m in METERS}
 
+# The lean polling profile (etc/ceilometer/polling-lean.yaml): the meters
+# most operators need, a quarter of the samples and metrics.  Noisy
+# neighbours (cache occupancy, memory bandwidth, IPC and cache misses; the
+# ratios are computed from the counters libvirt reports, so those need not
+# be polled), CPU time any host can count, the vPMU state, the hypervisor
+# overhead.
+LEAN = ('cpu_l3_cache', 'memory.bandwidth.total', 'perf.ipc',
+        'perf.cache_miss_ratio', 'perf.event.task_clock', 'perf.vpmu',
+        'cpu.overhead')
+
 
 def _events_of_class(event_class):
     return frozenset(m.event for m in METERS if m.event_class == event_class)

@@ -34,6 +34,17 @@ VENV=${CEILOMETER_PERF_VENV:-.venv}
 
 tools/install.sh
 
+consumers_pid=""
+case "$SUITE" in
+    all|functional|e2e)
+        # Watcher's and Aodh's venvs (tools/consumers.sh, cached per
+        # machine), built meanwhile; the tests using them wait for it.
+        consumers_log=$(mktemp)
+        tools/consumers.sh install >"$consumers_log" 2>&1 &
+        consumers_pid=$!
+        ;;
+esac
+
 echo "== lint"
 "$VENV/bin/ruff" check ceilometer_perf tests tools doc
 "$VENV/bin/bashate" -i E006 tools/*.sh tools/lib/*.sh .ci/run devstack/plugin.sh
@@ -72,3 +83,10 @@ case "$SUITE" in
         echo "== matrix: $(( $(date +%s) - start )) s"
         ;;
 esac
+if [ -n "$consumers_pid" ]; then
+    if ! wait "$consumers_pid"; then
+        cat "$consumers_log" >&2
+        exit 1
+    fi
+    rm -f "$consumers_log"
+fi

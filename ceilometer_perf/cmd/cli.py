@@ -320,14 +320,17 @@ def build_parser():
                      "from Ceilometer's packaged one if missing)")
     cmd_merge.add_options(gnocchi_merge)
     gnocchi_merge.add_argument(
-        '--rate-policy', default=gnocchi_mapping.RATE_POLICY,
-        metavar='POLICY',
-        help='archive policy of the cumulative meters (default '
-             '%(default)s)')
+        '--rate-policy', metavar='POLICY',
+        help='archive policy of every cumulative meter (default: ours, '
+             'by polling interval: %s)' % ', '.join(
+            n for n in gnocchi_mapping.ARCHIVE_POLICIES
+            if n.startswith(gnocchi_mapping.RATE_POLICY)))
     gnocchi_merge.add_argument(
-        '--gauge-policy', default=gnocchi_mapping.GAUGE_POLICY,
-        metavar='POLICY',
-        help='archive policy of the gauges (default %(default)s)')
+        '--gauge-policy', metavar='POLICY',
+        help='archive policy of every gauge (default: ours, by polling '
+             'interval and whether the gauge adds up over a host: %s)'
+             % ', '.join(n for n in gnocchi_mapping.ARCHIVE_POLICIES
+                         if not n.startswith(gnocchi_mapping.RATE_POLICY)))
     gnocchi_merge.set_defaults(offline=cmd_merge.gnocchi_merge)
     sub.add_parser('perf-events',
                    help='print the perf events this host can count, for '

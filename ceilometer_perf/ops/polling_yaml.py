@@ -55,10 +55,13 @@ VPMU_INTERVAL = 600
 SLOW_INTERVAL = 300
 
 
-def polling_sources():
-    """The plugin's polling.yaml sources, from the catalogue."""
+def polling_sources(names=None):
+    """The plugin's polling.yaml sources, from the catalogue (only the
+    meters in `names`, if given; empty sources left out)."""
     fast, slow, vpmu = [], [], []
     for meter in catalogue.METERS:
+        if names is not None and meter.name not in names:
+            continue
         if meter.kind == catalogue.KIND_VPMU:
             vpmu.append(meter.name)
         elif set(plan.meter_groups(meter, own_groups=True)) & stats.SLOW:
@@ -66,19 +69,35 @@ def polling_sources():
         else:
             fast.append(meter.name)
     sources = [{'name': 'perf_counters', 'interval': FAST_INTERVAL,
-                'meters': fast}]
-    if slow:
-        sources.append({'name': 'perf_cpu_total', 'interval': SLOW_INTERVAL,
-                        'meters': slow})
-    sources.append({'name': 'perf_vpmu', 'interval': VPMU_INTERVAL,
-                    'meters': vpmu})
-    return sources
+                'meters': fast},
+               {'name': 'perf_cpu_total', 'interval': SLOW_INTERVAL,
+                'meters': slow},
+               {'name': 'perf_vpmu', 'interval': VPMU_INTERVAL,
+                'meters': vpmu}]
+    return [s for s in sources if s['meters']]
 
 
 def polling_yaml():
     return HEADER + '---\n' + yaml.safe_dump(
         {'sources': polling_sources()}, default_flow_style=False,
         sort_keys=False)
+
+
+LEAN_HEADER = """\
+# The lean ceilometer-perf polling profile: the meters most operators need
+# (catalogue.LEAN in ceilometer_perf/catalogue.py; `tools/sync-catalogue`
+# rewrites this file), in the same sources and at the same intervals as the
+# full etc/ceilometer/polling.yaml, so the same Gnocchi archive policies fit.
+# Use it as your polling.yaml's ceilometer-perf sources instead of the full
+# ones: about a quarter of the samples, Gnocchi metrics and Prometheus
+# series (doc/source/admin/consumers.rst).
+"""
+
+
+def lean_polling_yaml():
+    return LEAN_HEADER + '---\n' + yaml.safe_dump(
+        {'sources': polling_sources(catalogue.LEAN)},
+        default_flow_style=False, sort_keys=False)
 
 
 def merge_polling(existing):

@@ -34,6 +34,7 @@ from oslo_utils import timeutils
 
 from ceilometer_perf import state
 from ceilometer_perf import catalogue
+from ceilometer_perf.ops import gnocchi as mapping
 from ceilometer_perf.ops import localagent
 from ceilometer_perf import pollsters
 from tests.unit import fakes
@@ -118,8 +119,10 @@ def landed(gnocchi, uuid, meters):
         if metric_id is None:
             continue
         meter = catalogue.BY_NAME[name]
+        # The finest level of its policy: the shipped polling interval.
         values = [v for _, _, v in gnocchi.measures(
-            metric_id, expected_aggregation(meter), granularity=60)]
+            metric_id, expected_aggregation(meter),
+            granularity=mapping.granularity_of(meter))]
         if values:
             found[name] = values
     return found
@@ -182,6 +185,12 @@ def _scaled(entry, factor):
     return grown
 
 
+# Cycles of the documented record sent so far in this process: a later
+# call goes on from there, so its counters keep growing (a restart from the
+# recorded value would read as a counter reset).
+_SENT_CYCLES = [0]
+
+
 def inject_documented(transport_url, host, cycles=3, pause_s=1.1):
     """Poll the documented record with our pollsters `cycles` times and
     send the samples to RabbitMQ as ceilometer-polling does.
@@ -204,7 +213,8 @@ def inject_documented(transport_url, host, cycles=3, pause_s=1.1):
     for cycle in range(cycles):
         if cycle:
             time.sleep(pause_s)
-        fake.domains[0].entry = _scaled(entry, cycle + 1)
+        _SENT_CYCLES[0] += 1
+        fake.domains[0].entry = _scaled(entry, _SENT_CYCLES[0])
         cache = {}
         batch = []
         # As the polling manager does: one timestamp per task and cycle.

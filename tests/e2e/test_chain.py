@@ -18,6 +18,7 @@ ceilometer-agent-notification -> Gnocchi publisher (gnocchi_resources.yaml
 -> gnocchi-api -> gnocchi-metricd -> PostgreSQL + file storage.
 """
 
+import datetime
 import os
 
 import pytest
@@ -75,11 +76,11 @@ def test_our_archive_policies_were_created_as_defined(gnocchi, landed):
         assert sorted(policy['aggregation_methods']) == sorted(
             wanted['aggregation_methods'])
         assert policy['back_window'] == wanted['back_window']
-        # Gnocchi answers granularities and timespans as durations.
-        got = [(d['granularity'], d['timespan'])
-               for d in policy['definition']]
-        assert got == [('0:01:00', '1 day, 0:00:00'),
-                       ('1:00:00', '90 days, 0:00:00')]
+        # Gnocchi answers granularities and timespans as durations, and
+        # the points each level keeps.
+        got = [(d['granularity'], d['points']) for d in policy['definition']]
+        assert got == [(str(datetime.timedelta(seconds=g)), points)
+                       for g, points in mapping.levels(wanted)], name
 
 
 def test_instance_resource_attributes(gnocchi, guests, landed):

@@ -307,81 +307,142 @@ def _by_guest(result):
             for r in result if r['metric'].get('resource') in by_uuid}
 
 
-def test_prometheus_evaluates_the_shipped_rules(polling_agent, tmp_path):
+# The scrape target's fully qualified name, as Watcher's Prometheus
+# datasource expects on every target (doc/source/admin/prometheus.rst).
+FQDN = 'prom-functional.example.com'
+
+
+@dataclasses.dataclass
+class Prometheus:
+    proc: subprocess.Popen
+    base: str
+    log: str
+
+
+@pytest.fixture(scope='module')
+def prometheus_server(polling_agent, tmp_path_factory):
+    """A real Prometheus scraping the agent with the shipped rules."""
     binary = _binary('prometheus')
+    tmp_path = tmp_path_factory.mktemp('prometheus')
     port = _free_port()
     config = tmp_path / 'prometheus.yml'
     config.write_text(yaml.safe_dump({
         'global': {'scrape_interval': '1s', 'evaluation_interval': '1s'},
         'rule_files': [RULES],
         'scrape_configs': [{'job_name': 'ceilometer', 'static_configs': [
-            {'targets': [polling_agent.address]}]}]}))
+            {'targets': [polling_agent.address],
+             'labels': {'fqdn': FQDN}}]}]}))
     log = str(tmp_path / 'prometheus.log')
     proc = _start([binary, '--config.file=%s' % config,
                    '--storage.tsdb.path=%s' % (tmp_path / 'data'),
                    '--web.listen-address=127.0.0.1:%d' % port], log)
-    base = 'http://127.0.0.1:%d' % port
     try:
-        # A rate over scrapes that all fell between two polls is rightly
-        # zero: let the scraped data span several polling intervals.
-        scrapes = 4 * POLL_INTERVAL + 1
-        _wait_for('%d scrapes' % scrapes, lambda: _query(
-            base, 'count_over_time(up{job="ceilometer"}[5m]) >= %d'
-            % scrapes), proc, log)
-        cores = _query(base, 'resource:ceilometer_perf_cpu_clock:cores_rate5m')
-        assert set(_by_guest(cores)) == set(GUESTS)
-
-        def all_rules_evaluated():
-            groups = json.loads(_get(base + '/api/v1/rules'))['data'][
-                'groups']
-            rules = [r for g in groups for r in g['rules']]
-            done = all(not r['lastEvaluation'].startswith('0001')
-                       for r in rules)
-            return done and rules
-        rules = _wait_for('every rule evaluated', all_rules_evaluated, proc,
-                          log)
-        with open(RULES) as f:
-            shipped = [r for g in yaml.safe_load(f)['groups']
-                       for r in g['rules']]
-        assert len(rules) == len(shipped)
-        for rule in rules:
-            assert rule['health'] == 'ok', rule
-            assert not rule.get('lastError'), rule
-
-        assert _query(base, 'up{job="ceilometer"}')[0]['value'][1] == '1'
-        # Idle SeaBIOS guests use some CPU time, in cores (not ns/s).
-        for name, value in _by_guest(cores).items():
-            assert 0 < value < os.cpu_count(), (name, value)
-        switches = _by_guest(_query(
-            base, 'resource:ceilometer_perf_context_switches:rate5m'))
-        assert set(switches) == set(GUESTS)
-        assert all(v > 0 for v in switches.values()), switches
-        # cpu_migrations is enabled for prom-all only.
-        migrations = _by_guest(_query(
-            base, 'resource:ceilometer_perf_cpu_migrations:rate5m'))
-        assert set(migrations) == {'prom-all'}
-        faults = _by_guest(_query(
-            base, 'resource:ceilometer_perf_page_faults_maj:rate5m'))
-        assert set(faults) == set(GUESTS)
-        assert all(v >= 0 for v in faults.values())
-        # One series per guest, still carrying what names the instance,
-        # rid of what named the meter; `instance` is the scrape target.
-        for result in _query(
-                base, 'resource:ceilometer_perf_cpu_clock:cores_rate5m'):
-            labels = result['metric']
-            if labels.get('resource') not in {g.uuid
-                                              for g in GUESTS.values()}:
-                continue
-            assert labels['instance'] == polling_agent.address
-            assert not {'perf', 'type', 'counter', 'unit'} & set(labels)
-            assert {'resource', 'resource_name', 'project'} <= set(labels)
-        # No hardware PMU or RDT here: those rules give no series at all
-        # for our guests (not zeros, not NaN).
-        for expr in ('resource:ceilometer_perf_ipc:ratio_rate5m',
-                     'resource:ceilometer_perf_cache_miss:ratio_rate5m',
-                     'resource:ceilometer_cpu_l3_cache:host_share',
-                     'resource:ceilometer_memory_bandwidth_total:'
-                     'host_share'):
-            assert not _by_guest(_query(base, expr)), expr
+        yield Prometheus(proc, 'http://127.0.0.1:%d' % port, log)
     finally:
         _stop(proc)
+
+
+def test_prometheus_evaluates_the_shipped_rules(polling_agent,
+                                                prometheus_server):
+    proc = prometheus_server.proc
+    log = prometheus_server.log
+    base = prometheus_server.base
+    # A rate over scrapes that all fell between two polls is rightly
+    # zero: let the scraped data span several polling intervals.
+    scrapes = 4 * POLL_INTERVAL + 1
+    _wait_for('%d scrapes' % scrapes, lambda: _query(
+        base, 'count_over_time(up{job="ceilometer"}[5m]) >= %d'
+        % scrapes), proc, log)
+    cores = _query(base, 'resource:ceilometer_perf_cpu_clock:cores_rate5m')
+    assert set(_by_guest(cores)) == set(GUESTS)
+
+    def all_rules_evaluated():
+        groups = json.loads(_get(base + '/api/v1/rules'))['data'][
+            'groups']
+        rules = [r for g in groups for r in g['rules']]
+        done = all(not r['lastEvaluation'].startswith('0001')
+                   for r in rules)
+        return done and rules
+    rules = _wait_for('every rule evaluated', all_rules_evaluated, proc,
+                      log)
+    with open(RULES) as f:
+        shipped = [r for g in yaml.safe_load(f)['groups']
+                   for r in g['rules']]
+    assert len(rules) == len(shipped)
+    for rule in rules:
+        assert rule['health'] == 'ok', rule
+        assert not rule.get('lastError'), rule
+
+    assert _query(base, 'up{job="ceilometer"}')[0]['value'][1] == '1'
+    # Idle SeaBIOS guests use some CPU time, in cores (not ns/s).
+    for name, value in _by_guest(cores).items():
+        assert 0 < value < os.cpu_count(), (name, value)
+    switches = _by_guest(_query(
+        base, 'resource:ceilometer_perf_context_switches:rate5m'))
+    assert set(switches) == set(GUESTS)
+    assert all(v > 0 for v in switches.values()), switches
+    # cpu_migrations is enabled for prom-all only.
+    migrations = _by_guest(_query(
+        base, 'resource:ceilometer_perf_cpu_migrations:rate5m'))
+    assert set(migrations) == {'prom-all'}
+    faults = _by_guest(_query(
+        base, 'resource:ceilometer_perf_page_faults_maj:rate5m'))
+    assert set(faults) == set(GUESTS)
+    assert all(v >= 0 for v in faults.values())
+    # One series per guest, still carrying what names the instance,
+    # rid of what named the meter; `instance` is the scrape target.
+    for result in _query(
+            base, 'resource:ceilometer_perf_cpu_clock:cores_rate5m'):
+        labels = result['metric']
+        if labels.get('resource') not in {g.uuid
+                                          for g in GUESTS.values()}:
+            continue
+        assert labels['instance'] == polling_agent.address
+        assert labels['fqdn'] == FQDN
+        assert not {'perf', 'type', 'counter', 'unit'} & set(labels)
+        assert {'resource', 'resource_name', 'project'} <= set(labels)
+    # No hardware PMU or RDT here: those rules give no series at all
+    # for our guests (not zeros, not NaN).
+    for expr in ('resource:ceilometer_perf_ipc:ratio_rate5m',
+                 'resource:ceilometer_perf_cache_miss:ratio_rate5m',
+                 'resource:ceilometer_cpu_l3_cache:host_share',
+                 'resource:ceilometer_memory_bandwidth_total:'
+                 'host_share'):
+        assert not _by_guest(_query(base, expr)), expr
+
+
+def test_aodh_prometheus_alarm_on_a_recording_rule(prometheus_server):
+    """Aodh 23's own `prometheus` evaluator (tools/consumers.sh's venv,
+    in-process) on the recipe of doc/source/admin/consumers.rst: an
+    instance using more than THRESHOLD host cores over 5 minutes, from the
+    shipped recording rule.  `alarm` under the data, `ok` over it, never
+    "insufficient data"."""
+    from tests.e2e import consumers
+
+    guest = GUESTS['prom-all']
+    query = ('resource:ceilometer_perf_cpu_clock:cores_rate5m{resource="%s"}'
+             % guest.uuid)
+    base = prometheus_server.base
+    _wait_for('the recording rule for %s' % guest.name, lambda: _query(
+        base, query), prometheus_server.proc, prometheus_server.log)
+    # An idle guest uses some CPU time (> 0 cores), never more than the
+    # host has.
+    result, log = consumers.run('aodh', 'aodh_evaluate.py', {
+        'db': 'aodh.sqlite', 'out': True, 'transport_url': 'fake:/',
+        'alarms': [{
+            'name': 'instance busy on its host', 'type': 'prometheus',
+            'service_credentials': {'auth_type': 'gnocchi-basic',
+                                    'user': 'admin', 'endpoint': base},
+            'rule': {'query': query, 'comparison_operator': 'gt'},
+            'thresholds': [0, os.cpu_count()]}]})
+    [alarm] = result['alarms']
+    print('Aodh prometheus alarm %r on %s: %s' % (
+        alarm['name'], query, ' -> '.join(
+            ['insufficient data'] + ['%s (%s)' % (h['state'], h['reason'])
+                                     for h in alarm['history']])))
+    states = [e['state'] for e in alarm['evaluations']]
+    assert states == ['alarm', 'ok'], (alarm['evaluations'], log[-3000:])
+    assert [h['state'] for h in alarm['history']] == ['alarm', 'ok']
+    compared = float(alarm['evaluations'][0]['reason'].rsplit(
+        'most recent: ', 1)[1])
+    assert 0 < compared < os.cpu_count()

@@ -36,6 +36,7 @@ from ceilometer_perf.ops import gnocchi_merge
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 SHIPPED = os.path.join(ROOT, 'etc', 'ceilometer',
                        'gnocchi_resources-perf.yaml')
+POLLING = os.path.join(ROOT, 'etc', 'ceilometer', 'polling.yaml')
 
 
 def packaged_text():
@@ -58,10 +59,29 @@ def ceilometer_reads(text, tmp_path, conf):
     return seen, {p['name']: p for p in policies}
 
 
+def shipped_intervals():
+    """{meter: interval} read from the shipped etc/ceilometer/polling.yaml
+    (not from the code that generates it)."""
+    with open(POLLING) as f:
+        sources = yaml.safe_load(f)['sources']
+    found = {}
+    for source in sources:
+        for name in source['meters']:
+            assert name not in found, '%s polled twice' % name
+            found[name] = source['interval']
+    return found
+
+
 def expected_policy(meter):
+    """By type and unit, suffixed by the shipped polling interval."""
     if meter.type == catalogue.CUMULATIVE:
-        return gnocchi.RATE_POLICY
-    return gnocchi.GAUGE_POLICY
+        name = 'ceilometer-perf-rate'
+    elif meter.unit in ('B', 'B/s'):
+        name = 'ceilometer-perf-total'
+    else:
+        name = 'ceilometer-perf'
+    interval = shipped_intervals()[meter.name]
+    return name if interval == 60 else '%s-%dmin' % (name, interval // 60)
 
 
 # --- The mapping
@@ -75,15 +95,64 @@ def test_every_catalogue_meter_is_mapped_on_instance(meter):
         'archive_policy_name': expected_policy(meter)}
 
 
-def test_cumulative_meters_get_a_policy_that_keeps_rates():
+def _policy_of(meter):
     policies = {p['name']: p for p in gnocchi.mapping()['archive_policies']}
-    assert 'rate:mean' in policies[gnocchi.RATE_POLICY][
-        'aggregation_methods']
-    assert not any(m.startswith('rate:') for m in policies[
-        gnocchi.GAUGE_POLICY]['aggregation_methods'])
-    # Aggregations the dashboard uses.
-    assert 'last' in policies[gnocchi.GAUGE_POLICY]['aggregation_methods']
-    assert 'max' in policies[gnocchi.GAUGE_POLICY]['aggregation_methods']
+    name = gnocchi.metrics()[meter.name]['archive_policy_name']
+    return policies[name]
+
+
+@pytest.mark.parametrize('meter', catalogue.METERS, ids=lambda m: m.name)
+def test_policy_fits_the_shipped_polling_interval(meter):
+    """Every level is the polling interval or a multiple of it (no empty
+    buckets), the finest is the interval itself, and what the consumers
+    ask for is kept."""
+    interval = shipped_intervals()[meter.name]
+    policy = _policy_of(meter)
+    levels = gnocchi.levels(policy)
+    grains = [g for g, _ in levels]
+    assert grains[0] == interval, (meter.name, grains)
+    assert all(g % interval == 0 for g in grains), (meter.name, grains)
+    assert grains == sorted(set(grains))
+    # Each level is kept longer than the finer one, and for a day at least.
+    spans = [g * points for g, points in levels]
+    assert spans == sorted(spans) and spans[0] >= 86400
+    # A 5-minute level wherever the interval divides 300 s (Watcher asks
+    # for 300 s, 5-minute alarms), hourly trends for 90 days.
+    if 300 % interval == 0:
+        assert 300 in grains
+    assert (3600, 90 * 24) in levels
+    methods = set(policy['aggregation_methods'])
+    if meter.type == catalogue.CUMULATIVE:
+        # Counter rates for dashboards and alarms.
+        assert {'rate:mean', 'rate:max'} <= methods
+    else:
+        assert not any(m.startswith('rate:') for m in methods)
+        # Alarms on a gauge's peak, dashboards on its mean and last value.
+        assert {'mean', 'max', 'min', 'last'} <= methods
+        # Host totals (Aodh's aggregation by resources) need `sum`; only
+        # quantities that add up over instances keep it.
+        assert ('sum' in methods) == (meter.unit in ('B', 'B/s'))
+
+
+def test_watcher_gets_a_300s_mean_of_cpu_l3_cache():
+    """Watcher's noisy_neighbor asks Gnocchi for granularity 300, mean,
+    hard-coded: whichever source polls the meter."""
+    policy = _policy_of(catalogue.BY_NAME['cpu_l3_cache'])
+    assert 300 in [g for g, _ in gnocchi.levels(policy)]
+    assert 'mean' in policy['aggregation_methods']
+
+
+@pytest.mark.parametrize('interval', [10, 30, 60, 120, 300, 600, 900,
+                                      1800, 3600])
+def test_policies_for_any_interval_fit(interval):
+    for family in (gnocchi.RATE_POLICY, gnocchi.GAUGE_POLICY,
+                   gnocchi.TOTAL_POLICY):
+        policy = gnocchi.policy(family, interval)
+        grains = [g for g, _ in gnocchi.levels(policy)]
+        assert grains[0] == interval
+        assert all(g % interval == 0 for g in grains)
+        if 300 % interval == 0:
+            assert 300 in grains
 
 
 def test_new_catalogue_rows_are_picked_up(monkeypatch):
@@ -98,10 +167,12 @@ def test_new_catalogue_rows_are_picked_up(monkeypatch):
                         help='overhead'),
     )
     monkeypatch.setattr(catalogue, 'METERS', catalogue.METERS + extra)
+    monkeypatch.setattr(gnocchi, 'intervals', lambda: dict(
+        {m.name: 60 for m in catalogue.METERS}, **{'cpu.overhead': 300}))
     metrics = gnocchi.mapping()['resources'][0]['metrics']
     assert metrics['perf.ipc'] == {'archive_policy_name': 'ceilometer-perf'}
     assert metrics['cpu.overhead'] == {
-        'archive_policy_name': 'ceilometer-perf-rate'}
+        'archive_policy_name': 'ceilometer-perf-rate-5min'}
     merged = gnocchi_merge.merge_text(packaged_text())
     assert {'perf.ipc', 'cpu.overhead'} <= set(merged.added_metrics)
 
@@ -214,9 +285,15 @@ def test_merge_keeps_the_operators_edits(tmp_path, conf):
     # The rest is added, with our rate policy defined alongside.
     assert seen['perf.event.task_clock'] == ('instance',
                                              gnocchi.RATE_POLICY)
-    assert seen['cpu_l3_cache'] == ('instance', 'ceilometer-perf')
-    assert [p['name'] for p in result.added_policies] == [
-        gnocchi.RATE_POLICY]
+    assert seen['cpu_l3_cache'] == ('instance', expected_policy(
+        catalogue.BY_NAME['cpu_l3_cache']))
+    # Their ceilometer-perf stays as they defined it; ours are added.
+    added = [p['name'] for p in result.added_policies]
+    assert gnocchi.GAUGE_POLICY not in added
+    assert gnocchi.RATE_POLICY in added
+    assert set(added) == {
+        expected_policy(m) for m in catalogue.METERS
+        if m.name not in result.kept} - {gnocchi.GAUGE_POLICY}
 
 
 def test_instance_resource_added_when_the_file_has_none(tmp_path, conf):
@@ -242,8 +319,10 @@ def test_archive_policies_section_added_when_missing():
     result = gnocchi_merge.merge_text(text)
     assert not result.rewritten
     data = yaml.safe_load(result.text)
-    assert [p['name'] for p in data['archive_policies']] == [
-        gnocchi.RATE_POLICY, gnocchi.GAUGE_POLICY]
+    assert [p['name'] for p in data['archive_policies']] == list(
+        gnocchi.ARCHIVE_POLICIES)
+    assert {p['name'] for p in data['archive_policies']} == {
+        expected_policy(m) for m in catalogue.METERS}
 
 
 @pytest.mark.parametrize('text', [

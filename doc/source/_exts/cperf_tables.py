@@ -15,6 +15,9 @@
     .. ceilometer-perf-meters::      the meter catalogue
     .. ceilometer-perf-prometheus::  the catalogue through Ceilometer's
                                      Prometheus exporter
+    .. ceilometer-perf-capacity::    samples, Gnocchi metrics, points,
+                                     storage and Prometheus series at scale
+    .. ceilometer-perf-policies::    the archive policies and their meters
 
 The rows come from ceilometer_perf.ops.doctables at build time, from the
 catalogue and the installed Ceilometer: nothing to regenerate by hand.
@@ -24,6 +27,7 @@ from docutils import nodes
 from docutils.statemachine import StringList
 from sphinx.util.docutils import SphinxDirective
 
+from ceilometer_perf.ops import capacity
 from ceilometer_perf.ops import doctables
 
 
@@ -51,7 +55,19 @@ class PrometheusTable(_GeneratedTable):
         return doctables.prometheus_table()
 
 
+class PolicyTable(_GeneratedTable):
+    def rst(self):
+        return capacity.policy_table()
+
+
+class CapacityTable(_GeneratedTable):
+    def rst(self):
+        return capacity.tables_rst()
+
+
 def setup(app):
     app.add_directive('ceilometer-perf-meters', MeterTable)
     app.add_directive('ceilometer-perf-prometheus', PrometheusTable)
+    app.add_directive('ceilometer-perf-capacity', CapacityTable)
+    app.add_directive('ceilometer-perf-policies', PolicyTable)
     return {'parallel_read_safe': True, 'parallel_write_safe': True}
