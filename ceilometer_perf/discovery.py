@@ -358,18 +358,22 @@ class CachedInstanceDiscovery(ceilometer_discovery.InstanceDiscovery):
             project_id = metadata_xml.find('./owner/project').attrib['uuid']
             instance_name = metadata_xml.find('./name').text
             arch = os_type_xml.attrib['arch']
-            flavor = self._flavor(flavor_xml, uuid)
+            server = None
+            if not hasattr(ceilometer_discovery.InstanceDiscovery,
+                           "get_flavor_id"):
+                # Ceilometer 24: flavor id and metadata from servers.get.
+                server = self.get_server(uuid)
+            flavor = self._flavor(flavor_xml, uuid, server)
             image_xml = metadata_xml.find("./root[@type='image']")
             image = ({'id': image_xml.attrib['uuid']}
                      if image_xml is not None else None)
             image_meta = _image_meta(metadata_xml.find('./image'))
             # (An option of Ceilometer 26 and later.)
-            if getattr(self.conf.compute, 'fetch_extra_metadata', False):
+            if server is None and getattr(self.conf.compute,
+                                          'fetch_extra_metadata', False):
                 server = self.get_server(uuid)
-                server_metadata = (server.metadata if server is not None
-                                   else {})
-            else:
-                server_metadata = {}
+            server_metadata = (server.metadata if server is not None
+                               else {})
         except LookupFailed:
             raise
         except AttributeError as exc:
@@ -393,16 +397,24 @@ class CachedInstanceDiscovery(ceilometer_discovery.InstanceDiscovery):
                 (project_id + self.conf.host).encode('utf-8')).hexdigest(),
             'metadata': server_metadata,
         }
-        if image_meta is not None:
+        # Ceilometer 25 and later read <nova:image> (and extra specs).
+        if image_meta is not None and hasattr(self,
+                                              '_get_flavor_extra_specs'):
             fields['image_meta'] = image_meta
         return fields
 
-    def _flavor(self, flavor_xml, uuid):
+    def _flavor(self, flavor_xml, uuid, server=None):
         find_int = self._safe_find_int
         if hasattr(self, '_get_flavor_id'):
             flavor_id = self._get_flavor_id(flavor_xml, uuid)
-        else:  # Ceilometer < 27: always from the Nova API
+        elif hasattr(ceilometer_discovery.InstanceDiscovery,
+                           "get_flavor_id"):
+            # Ceilometer 25 and 26: always from the Nova API, by name.
             flavor_id = self.get_flavor_id(flavor_xml.attrib['name'])
+        else:
+            # Ceilometer 24: the server's flavor, else the name.
+            flavor_id = (server.flavor['id'] if server is not None
+                         else flavor_xml.attrib['name'])
         flavor = {
             'id': flavor_id,
             'name': flavor_xml.attrib['name'],
