@@ -17,14 +17,17 @@ projects `service`, `alpha` and `beta`; a member user per tenant
 (`alpha-member`, `beta-member`); the `ceilometer` service user with the
 `admin` role on `service` (what Ceilometer's install guide gives it: its
 Gnocchi publisher looks the `service` project up to filter it out and
-ceilometer-upgrade creates resource types); the `gnocchi` service user
-with only the `service` role (keystonemiddleware validates tokens with
-it); the `metric` service `gnocchi` and its endpoints, where Ceilometer's
-publisher finds Gnocchi.  Prints shell assignments (ids and passwords)
-for services.env.  Standard library only: runs under any python3.
+ceilometer-upgrade creates resource types); the `aodh` service user,
+`admin` on `service` as Aodh's install guide has it (its evaluators read
+every tenant's metrics in Gnocchi, its API validates tokens); the
+`gnocchi` service user with only the `service` role (keystonemiddleware
+validates tokens with it); the `metric` service `gnocchi` and its
+endpoints, where Ceilometer's publisher finds Gnocchi.  Prints shell
+assignments (ids and passwords) for services.env.  Standard library
+only: runs under any python3.
 
     ADMIN_PASSWORD=... ALPHA_PASSWORD=... BETA_PASSWORD=... \
-    CEILOMETER_PASSWORD=... GNOCCHI_PASSWORD=... \
+    CEILOMETER_PASSWORD=... AODH_PASSWORD=... GNOCCHI_PASSWORD=... \
         keystone_setup.py KEYSTONE_URL GNOCCHI_URL [DEADLINE_S]
 
 Prints the ids as shell assignments (ALPHA_PROJECT_ID=..., ...); the
@@ -45,6 +48,7 @@ TENANTS = ('alpha', 'beta')
 USERS = {'alpha-member': ('alpha', 'member'),
          'beta-member': ('beta', 'member'),
          'ceilometer': ('service', 'admin'),
+         'aodh': ('service', 'admin'),
          'gnocchi': ('service', 'service')}
 
 

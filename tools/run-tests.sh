@@ -67,8 +67,8 @@ if [ -n "$paths" ]; then
 fi
 case "$SUITE" in
     all|e2e)
-        # PostgreSQL, RabbitMQ, Keystone and Gnocchi + uWSGI (their own
-        # venvs, built once).
+        # PostgreSQL, RabbitMQ, Keystone, Gnocchi + uWSGI and Aodh (their
+        # own venvs, built once).
         CEILOMETER_PERF_VENV=$VENV tools/services.sh install
         echo "== tests: tests/e2e"
         CEILOMETER_PERF_VENV=$VENV "$VENV/bin/python" -m pytest \

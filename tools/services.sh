@@ -16,13 +16,14 @@
 # PostgreSQL 15, RabbitMQ, Keystone 30 (tools/lib/keystone.sh; projects
 # alpha and beta with a member user each, the ceilometer and gnocchi
 # service users: tools/keystone_setup.py), Gnocchi 4.7 (auth_mode
-# keystone, file storage, gnocchi-api + gnocchi-metricd),
+# keystone, file storage, gnocchi-api + gnocchi-metricd), Aodh 23 (its
+# API behind Keystone and aodh-evaluator: tools/lib/aodh.sh),
 # ceilometer-agent-notification with the gnocchi publisher (through
 # Keystone, filtering the service project as by default), and
 # ceilometer-polling with the ceilometer-perf pollsters.
 #
-#   tools/services.sh install      apt packages, the Gnocchi and Keystone
-#                                  venvs
+#   tools/services.sh install      apt packages, the Gnocchi, Keystone
+#                                  and Aodh venvs
 #   tools/services.sh start DIR    start everything, state and logs in DIR
 #   tools/services.sh stop DIR     stop everything `start DIR` started
 #   tools/services.sh status DIR
@@ -43,6 +44,8 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=tools/lib/keystone.sh
 . "$ROOT/tools/lib/keystone.sh"
+# shellcheck source=tools/lib/aodh.sh
+. "$ROOT/tools/lib/aodh.sh"
 VENV=${CEILOMETER_PERF_VENV:-$ROOT/.venv}
 GNOCCHI_VENV=${CEILOMETER_PERF_GNOCCHI_VENV:-$ROOT/.venv-gnocchi}
 GNOCCHI_VERSION=4.7.1
@@ -53,7 +56,7 @@ RABBIT_BIN=/usr/lib/rabbitmq/bin
 PACKAGES="postgresql-15 rabbitmq-server tini curl"
 # Stopped last to first.
 SERVICES="postgres epmd rabbitmq keystone gnocchi-api gnocchi-metricd
-ceilometer-notification ceilometer-polling"
+aodh-api aodh-evaluator ceilometer-notification ceilometer-polling"
 
 log() {
     echo "services: $*" >&2
@@ -92,6 +95,7 @@ do_install() {
     install_packages
     install_gnocchi
     install_keystone
+    install_aodh
     [ -x "$VENV/bin/ceilometer-agent-notification" ] \
         || die "no Ceilometer in $VENV: run tools/run-tests.sh unit first"
 }
@@ -358,15 +362,17 @@ start_all() {
     # PostgreSQL runs as user postgres and must reach its data directory.
     chmod 711 "$DIR"
     local ports
-    read -r -a ports <<<"$(free_ports 6)"
+    read -r -a ports <<<"$(free_ports 7)"
     PG_PORT=${ports[0]}
     AMQP_PORT=${ports[1]}
     DIST_PORT=${ports[2]}
     EPMD_PORT=${ports[3]}
     GNOCCHI_PORT=${ports[4]}
     KEYSTONE_PORT=${ports[5]}
+    AODH_PORT=${ports[6]}
     GNOCCHI_URL=http://127.0.0.1:$GNOCCHI_PORT
     KEYSTONE_URL=http://127.0.0.1:$KEYSTONE_PORT
+    AODH_URL=http://127.0.0.1:$AODH_PORT
     new_passwords
     TRANSPORT_URL=rabbit://guest:guest@127.0.0.1:$AMQP_PORT/
     CEILOMETER_CONF=$DIR/ceilometer/ceilometer.conf
@@ -374,9 +380,10 @@ start_all() {
     (umask 077 && : >"$DIR/services.env")
     local var
     for var in PG_PORT AMQP_PORT DIST_PORT EPMD_PORT GNOCCHI_PORT \
-            GNOCCHI_URL KEYSTONE_PORT KEYSTONE_URL TRANSPORT_URL E2E_HOST \
-            CEILOMETER_CONF ADMIN_PASSWORD ALPHA_PASSWORD BETA_PASSWORD \
-            CEILOMETER_PASSWORD GNOCCHI_PASSWORD; do
+            GNOCCHI_URL KEYSTONE_PORT KEYSTONE_URL AODH_PORT AODH_URL \
+            TRANSPORT_URL E2E_HOST CEILOMETER_CONF ADMIN_PASSWORD \
+            ALPHA_PASSWORD BETA_PASSWORD CEILOMETER_PASSWORD AODH_PASSWORD \
+            GNOCCHI_PASSWORD; do
         echo "$var=${!var}"
     done >>"$DIR/services.env"
     local t0=$SECONDS
@@ -390,10 +397,12 @@ start_all() {
     configure_ceilometer
     wait_for gnocchi-api 240 gnocchi_answers
     provision_keystone "$GNOCCHI_URL"
+    start_aodh
     wait_for rabbitmq 240 tcp_open "$AMQP_PORT"
     start_ceilometer
+    wait_for aodh-api 240 aodh_answers
     log "up in $((SECONDS - t0)) s: Keystone $KEYSTONE_URL, Gnocchi" \
-        "$GNOCCHI_URL, RabbitMQ 127.0.0.1:$AMQP_PORT, state in $DIR"
+        "$GNOCCHI_URL, Aodh $AODH_URL, RabbitMQ 127.0.0.1:$AMQP_PORT, state in $DIR"
 }
 
 do_start() {

@@ -10,7 +10,8 @@
 # License for the specific language governing permissions and limitations
 # under the License.
 
-"""Helpers for the end-to-end chain: Gnocchi's REST API, and samples.
+"""Helpers for the end-to-end chain: Gnocchi's and Aodh's REST APIs, the
+log of tenants' accesses, and samples.
 
 The guests' samples travel the whole real chain (ceilometer-polling ->
 RabbitMQ -> ceilometer-agent-notification -> Gnocchi publisher ->
@@ -42,7 +43,9 @@ from tests.unit import fakes
 DOCUMENTED = 'documented-all-perf-events.json'
 
 
-class GnocchiError(Exception):
+class ApiError(Exception):
+    """An OpenStack API's answer of 300 or over (or Keystone's refusal)."""
+
     def __init__(self, response):
         self.status = response.status_code
         self.body = response.text
@@ -51,8 +54,8 @@ class GnocchiError(Exception):
             response.status_code, response.text[:500]))
 
 
-class Gnocchi:
-    """Just enough of Gnocchi's v1 API, with a Keystone token."""
+class Api:
+    """An OpenStack REST API, asked with a Keystone token."""
 
     def __init__(self, url, token):
         self.url = url.rstrip('/')
@@ -64,11 +67,15 @@ class Gnocchi:
                                         path.lstrip('/'), timeout=30,
                                         **kwargs)
         if response.status_code >= 300:
-            raise GnocchiError(response)
+            raise ApiError(response)
         return response.json() if response.text else None
 
     def get(self, path, **params):
         return self.request('GET', path, params=params)
+
+
+class Gnocchi(Api):
+    """Just enough of Gnocchi's v1 API."""
 
     def resource(self, uuid, rtype='instance'):
         return self.get('v1/resource/%s/%s' % (rtype, uuid))
@@ -84,6 +91,22 @@ class Gnocchi:
         return self.get('v1/archive_policy/%s' % name)
 
 
+class Aodh(Api):
+    """Just enough of Aodh's v2 API."""
+
+    def create_alarm(self, name, alarm_type, rule, **fields):
+        """The alarm as Aodh answers its creation (POST v2/alarms)."""
+        body = dict(fields, name=name, type=alarm_type)
+        body['%s_rule' % alarm_type] = rule
+        return self.request('POST', 'v2/alarms', json=body)
+
+    def alarm(self, alarm_id):
+        return self.get('v2/alarms/%s' % alarm_id)
+
+    def history(self, alarm_id):
+        return self.get('v2/alarms/%s/history' % alarm_id)
+
+
 def keystone_token(keystone_url, user, password, project):
     """A project-scoped token, as a tenant's client gets one."""
     response = requests.post(
@@ -95,8 +118,34 @@ def keystone_token(keystone_url, user, password, project):
             'scope': {'project': {'name': project,
                                   'domain': {'id': 'default'}}}}})
     if response.status_code != 201:
-        raise GnocchiError(response)
+        raise ApiError(response)
     return response.headers['X-Subject-Token']
+
+
+def attempt(accesses, who, api, method, path, what, **kwargs):
+    """(status, body) of one request; recorded in `accesses` (conftest's
+    session log) as (who, what, answer)."""
+    try:
+        body = api.request(method, path, **kwargs)
+        status = 200
+    except ApiError as exc:
+        status, body = exc.status, exc.body
+    if status < 300:
+        answer = '%d, %s' % (status, _summary(body))
+    else:
+        answer = '%d' % status
+    accesses.append((who, what, answer))
+    return status, body
+
+
+def _summary(body):
+    if isinstance(body, list):
+        return '%d item(s)' % len(body)
+    if isinstance(body, dict) and 'measures' in body:
+        return 'measures of %s' % sorted(body['measures'])
+    if isinstance(body, dict) and 'alarm_id' in body:
+        return 'alarm %s' % body['alarm_id']
+    return 'data'
 
 
 def expected_aggregation(meter):
@@ -109,7 +158,7 @@ def landed(gnocchi, uuid, meters):
     (for a counter: values of its rate, which need two raw points)."""
     try:
         resource = gnocchi.resource(uuid)
-    except GnocchiError as exc:
+    except ApiError as exc:
         if exc.status == 404:
             return {}
         raise

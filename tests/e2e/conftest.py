@@ -14,9 +14,10 @@
 
 One session starts libvirtd if none answers (tools/hypervisor.sh), then
 tools/services.sh starts PostgreSQL, RabbitMQ, Keystone (projects alpha
-and beta), Gnocchi (auth_mode keystone), ceilometer-agent-notification
-and ceilometer-polling with their data in a temporary directory, once,
-and stops them at the end, on failure too.  Then it boots the e2e guests
+and beta), Gnocchi (auth_mode keystone), Aodh (its API behind Keystone,
+aodh-evaluator), ceilometer-agent-notification and ceilometer-polling
+with their data in a temporary directory, once, and stops them at the
+end, on failure too.  Then it boots the e2e guests
 (names `e2e-*`, destroyed at the end, others' guests left alone): two per
 tenant, their nova metadata naming the tenant's Keystone project and
 member user, and one naming no owner.  Under CI=true anything that cannot
@@ -183,22 +184,49 @@ def services(hypervisor):
             shutil.rmtree(state, ignore_errors=True)
 
 
-def _gnocchi_as(services, who):
-    token = chain.keystone_token(services['KEYSTONE_URL'], who['user'],
-                                 who['password'], who['project'])
-    return chain.Gnocchi(services['GNOCCHI_URL'], token)
+@pytest.fixture(scope='session')
+def tokens(services, tenants):
+    """{who: project-scoped Keystone token} of alpha's and beta's members
+    and the cloud admin, as their clients get them."""
+    return {who: chain.keystone_token(services['KEYSTONE_URL'], cred['user'],
+                                      cred['password'], cred['project'])
+            for who, cred in tenants.items()}
 
 
 @pytest.fixture(scope='session')
-def gnocchi(services, tenants):
+def gnocchi(services, tokens):
     """Gnocchi as the cloud admin (what the chain tests read with)."""
-    return _gnocchi_as(services, tenants['admin'])
+    return chain.Gnocchi(services['GNOCCHI_URL'], tokens['admin'])
 
 
 @pytest.fixture(scope='session')
-def tenant_gnocchi(services, tenants):
+def tenant_gnocchi(services, tokens):
     """{tenant: Gnocchi with that tenant member's project token}."""
-    return {t: _gnocchi_as(services, tenants[t]) for t in TENANTS}
+    return {t: chain.Gnocchi(services['GNOCCHI_URL'], tokens[t])
+            for t in TENANTS}
+
+
+@pytest.fixture(scope='session')
+def aodh(services, tokens):
+    """{who: Aodh's API with that one's token}: alpha, beta, admin."""
+    return {who: chain.Aodh(services['AODH_URL'], token)
+            for who, token in tokens.items()}
+
+
+@pytest.fixture(scope='session')
+def accesses(services):
+    """[(who, what, answer)]: every cross-tenant access the tests try, and
+    its answer, written at the end of the session to DIR/accesses.txt
+    (and to the file $CEILOMETER_PERF_E2E_ACCESSES names, if set)."""
+    log = []
+    yield log
+    text = ''.join('%-6s %-78s %s\n' % row for row in log)
+    paths = [os.path.join(services['DIR'], 'accesses.txt')]
+    if os.environ.get('CEILOMETER_PERF_E2E_ACCESSES'):
+        paths.append(os.environ['CEILOMETER_PERF_E2E_ACCESSES'])
+    for path in paths:
+        with open(path, 'w') as f:
+            f.write(text)
 
 
 @pytest.fixture(scope='session')

@@ -108,7 +108,7 @@ def _series_from(result, user_label, group=None):
 
 
 def run_target(gnocchi, target, values, start, stop):
-    """[(label, [(timestamp, value)])] for one panel target; GnocchiError
+    """[(label, [(timestamp, value)])] for one panel target; ApiError
     on failure."""
     mode = target.get('queryMode')
     if mode not in SUPPORTED_MODES:

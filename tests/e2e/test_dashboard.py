@@ -166,7 +166,7 @@ def test_every_panel_query(dashboard, gnocchi, guests, documented, landed,
                 expect_data = any(needed <= m for m in has.values())
             case = '%s [%s %s]' % (title, scope, value)
             if not expect_data:
-                with pytest.raises(chain.GnocchiError) as err:
+                with pytest.raises(chain.ApiError) as err:
                     grafana.run_target(gnocchi, target, values, start, stop)
                 # Well-formed and accepted: only the metric is missing.
                 assert err.value.status == 404, case
@@ -271,7 +271,7 @@ def test_every_panel_shows_a_tenant_only_its_instances(
         if _scope(target) == 'host':
             try:
                 series = grafana.run_target(g, target, values, start, stop)
-            except chain.GnocchiError as exc:
+            except chain.ApiError as exc:
                 # No instance of the tenant has the metric (no PMU here).
                 assert exc.status == 404, title
                 continue
@@ -289,7 +289,7 @@ def test_every_panel_shows_a_tenant_only_its_instances(
             values['instance'] = uuid
             try:
                 series = grafana.run_target(g, target, values, start, stop)
-            except chain.GnocchiError as exc:
+            except chain.ApiError as exc:
                 assert exc.status in (403, 404), (title, uuid)
                 continue
             assert not any(points for _, points in series), (title, uuid)

@@ -14,12 +14,10 @@
 
 Each tenant's member asks Gnocchi with its own project token, the way a
 tenant's client or Grafana's Gnocchi datasource asks.  Every access tried
-and its answer is written to DIR/accesses.txt (and to the file
-$CEILOMETER_PERF_E2E_ACCESSES names, if set).
+and its answer goes to the session's access log (conftest's `accesses`).
 """
 
 import json
-import os
 
 import pytest
 
@@ -30,43 +28,6 @@ from tests.e2e.conftest import TENANTS
 PAIRS = [('alpha', 'beta'), ('beta', 'alpha')]
 DENIED = (403, 404)
 METER = 'perf.event.cpu_clock'
-
-
-@pytest.fixture(scope='module')
-def accesses(services):
-    """[(who, what, answer)], written out at the end of the module."""
-    log = []
-    yield log
-    text = ''.join('%-6s %-78s %s\n' % row for row in log)
-    paths = [os.path.join(services['DIR'], 'accesses.txt')]
-    if os.environ.get('CEILOMETER_PERF_E2E_ACCESSES'):
-        paths.append(os.environ['CEILOMETER_PERF_E2E_ACCESSES'])
-    for path in paths:
-        with open(path, 'w') as f:
-            f.write(text)
-
-
-def attempt(accesses, who, gnocchi, method, path, what, **kwargs):
-    """(status, body) of one request; recorded as (who, what, answer)."""
-    try:
-        body = gnocchi.request(method, path, **kwargs)
-        status = 200
-    except chain.GnocchiError as exc:
-        status, body = exc.status, exc.body
-    if status < 300:
-        answer = '%d, %s' % (status, _summary(body))
-    else:
-        answer = '%d' % status
-    accesses.append((who, what, answer))
-    return status, body
-
-
-def _summary(body):
-    if isinstance(body, list):
-        return '%d item(s)' % len(body)
-    if isinstance(body, dict) and 'measures' in body:
-        return 'measures of %s' % sorted(body['measures'])
-    return 'data'
 
 
 def _own(guests, tenant_of, tenant):
@@ -84,15 +45,15 @@ def test_a_tenant_lists_exactly_its_instances(tenant, tenant_gnocchi,
     g = tenant_gnocchi[tenant]
     own = _own(guests, tenant_of, tenant)
     assert len(own) == 2
-    status, listed = attempt(accesses, tenant, g, 'GET',
+    status, listed = chain.attempt(accesses, tenant, g, 'GET',
                              'v1/resource/instance', 'list instances')
     assert status == 200 and {r['id'] for r in listed} == own
-    status, found = attempt(accesses, tenant, g, 'POST',
+    status, found = chain.attempt(accesses, tenant, g, 'POST',
                             'v1/search/resource/instance',
                             'search instances, no filter', json={})
     assert status == 200 and {r['id'] for r in found} == own
     # Every resource it can see (any type) is its own project's.
-    status, generic = attempt(accesses, tenant, g, 'GET',
+    status, generic = chain.attempt(accesses, tenant, g, 'GET',
                               'v1/resource/generic', 'list all resources')
     assert status == 200 and generic
     assert {r['project_id'] for r in generic} == {
@@ -111,7 +72,7 @@ def test_a_tenant_reads_its_instances_meters(tenant, tenant_gnocchi,
         assert set(mine) == set(landed[uuid]) & produced[uuid]
         assert mine and all(mine.values())
         name = guests[uuid].name
-        status, _ = attempt(
+        status, _ = chain.attempt(
             accesses, tenant, g, 'GET', 'v1/resource/instance/%s/metric/%s/'
             'measures' % (uuid, METER), 'own %s: %s measures' % (name, METER),
             params={'aggregation': 'rate:mean'})
@@ -133,7 +94,7 @@ def test_no_tenant_reads_the_others_resources_or_metrics(
                  '%s measures by resource' % name),
                 ('v1/resource/instance/%s/history' % uuid,
                  '%s history' % name)]:
-            status, _ = attempt(accesses, reader, g, 'GET', path, what)
+            status, _ = chain.attempt(accesses, reader, g, 'GET', path, what)
             assert status in DENIED, (what, status)
         metric_id = _metric_ids(gnocchi, uuid)[METER]
         for method, path, what, kwargs in [
@@ -151,10 +112,10 @@ def test_no_tenant_reads_the_others_resources_or_metrics(
                  'write into %s metric' % name,
                  {'json': [{'timestamp': '2026-01-01T00:00:00',
                             'value': 1}]})]:
-            status, _ = attempt(accesses, reader, g, method, path, what,
+            status, _ = chain.attempt(accesses, reader, g, method, path, what,
                                 **kwargs)
             assert status in DENIED, (what, status)
-        status, listed = attempt(accesses, reader, g, 'GET', 'v1/metric',
+        status, listed = chain.attempt(accesses, reader, g, 'GET', 'v1/metric',
                                  'list metrics (none of %s\'s)' % owner)
         assert status in DENIED or status == 200 and not set(
             _metric_ids(gnocchi, uuid).values()) & {m['id'] for m in listed}
@@ -206,7 +167,7 @@ def test_a_forged_project_filter_finds_nothing(reader, owner, tenants,
          {'json': forged}),
     ]
     for method, path, what, kwargs in cases:
-        status, body = attempt(accesses, reader, g, method, path, what,
+        status, body = chain.attempt(accesses, reader, g, method, path, what,
                                **kwargs)
         assert status in DENIED or (
             status == 200 and _no_data_of(body, theirs, victim)), (
@@ -216,7 +177,7 @@ def test_a_forged_project_filter_finds_nothing(reader, owner, tenants,
 def test_aggregates_grouped_by_project_show_only_the_callers(
         tenants, tenant_gnocchi, guests, tenant_of, landed, accesses):
     for tenant in TENANTS:
-        status, groups = attempt(
+        status, groups = chain.attempt(
             accesses, tenant, tenant_gnocchi[tenant], 'POST',
             'v1/aggregates', 'aggregates over all instances, groupby '
             'project_id', json={'operations': '(metric %s rate:mean)'
@@ -231,14 +192,14 @@ def test_aggregates_grouped_by_project_show_only_the_callers(
 def test_the_admin_sees_every_tenants_instances(gnocchi, tenants, guests,
                                                 tenant_of, landed,
                                                 accesses):
-    status, listed = attempt(accesses, 'admin', gnocchi, 'GET',
+    status, listed = chain.attempt(accesses, 'admin', gnocchi, 'GET',
                              'v1/resource/instance', 'list instances')
     assert status == 200
     projects = {r['id']: r['project_id'] for r in listed}
     for uuid, tenant in tenant_of.items():
         assert projects[uuid] == tenants[tenant]['project_id']
     for uuid in guests:
-        status, _ = attempt(accesses, 'admin', gnocchi, 'GET',
+        status, _ = chain.attempt(accesses, 'admin', gnocchi, 'GET',
                             'v1/resource/instance/%s' % uuid,
                             'get %s\'s %s' % (tenant_of[uuid],
                                               guests[uuid].name))

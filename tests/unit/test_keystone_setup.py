@@ -33,7 +33,7 @@ from tools import ROOT
 SCRIPT = os.path.join(ROOT, 'tools', 'keystone_setup.py')
 PASSWORDS = {'ADMIN_PASSWORD': 'a', 'ALPHA_PASSWORD': 'b',
              'BETA_PASSWORD': 'c', 'CEILOMETER_PASSWORD': 'd',
-             'GNOCCHI_PASSWORD': 'e'}
+             'GNOCCHI_PASSWORD': 'e', 'AODH_PASSWORD': 'f'}
 
 
 class FakeKeystone(http.server.BaseHTTPRequestHandler):
@@ -129,6 +129,7 @@ def test_roles_projects_users_and_endpoints(keystone):
     assert grants == {('alpha', 'alpha-member', 'member'),
                       ('beta', 'beta-member', 'member'),
                       ('service', 'ceilometer', 'admin'),
+                      ('service', 'aodh', 'admin'),
                       ('service', 'gnocchi', 'service')}
     assert {name_of[ids[k + '_PROJECT_ID']]
             for k in ('ALPHA', 'BETA', 'SERVICE')} == {
@@ -136,7 +137,7 @@ def test_roles_projects_users_and_endpoints(keystone):
     assert name_of[ids['ALPHA_USER_ID']] == 'alpha-member'
     passwords = {u['name']: u['password'] for u in store['users']}
     assert passwords == {'alpha-member': 'b', 'beta-member': 'c',
-                         'ceilometer': 'd', 'gnocchi': 'e'}
+                         'ceilometer': 'd', 'gnocchi': 'e', 'aodh': 'f'}
     [service] = store['services']
     assert (service['name'], service['type']) == ('gnocchi', 'metric')
     assert sorted(e['interface'] for e in store['endpoints']) == [
@@ -159,4 +160,4 @@ def test_a_second_run_finds_what_the_first_made(keystone):
     patched = sorted(c[1] for c in fake.calls if c[0] == 'PATCH')
     assert patched == sorted('/v3/users/' + first[k + '_USER_ID']
                              for k in ('ALPHA', 'BETA', 'CEILOMETER',
-                                       'GNOCCHI'))
+                                       'AODH', 'GNOCCHI'))

@@ -123,7 +123,7 @@ provision_keystone() {
     env ADMIN_PASSWORD="$ADMIN_PASSWORD" ALPHA_PASSWORD="$ALPHA_PASSWORD" \
         BETA_PASSWORD="$BETA_PASSWORD" \
         CEILOMETER_PASSWORD="$CEILOMETER_PASSWORD" \
-        GNOCCHI_PASSWORD="$GNOCCHI_PASSWORD" \
+        AODH_PASSWORD="$AODH_PASSWORD" GNOCCHI_PASSWORD="$GNOCCHI_PASSWORD" \
         python3 "$ROOT/tools/keystone_setup.py" "$KEYSTONE_URL" "$1" \
         >>"$DIR/services.env" 2>"$DIR/log/keystone-setup.out" || {
         log "Keystone setup failed: $(tail -n 5 \
@@ -134,10 +134,11 @@ provision_keystone() {
 }
 
 # new_passwords: ADMIN_PASSWORD, ALPHA_PASSWORD, BETA_PASSWORD,
-# CEILOMETER_PASSWORD and GNOCCHI_PASSWORD, random, for this start.
+# CEILOMETER_PASSWORD, AODH_PASSWORD and GNOCCHI_PASSWORD, random, for
+# this start.
 new_passwords() {
     local user
-    for user in ADMIN ALPHA BETA CEILOMETER GNOCCHI; do
+    for user in ADMIN ALPHA BETA CEILOMETER AODH GNOCCHI; do
         printf -v "${user}_PASSWORD" '%s' "$(head -c 18 /dev/urandom \
             | base64 | tr -d '+/=')"
     done
