@@ -234,14 +234,29 @@ gnocchi_answers() {
     curl -sf "$GNOCCHI_URL/" >/dev/null
 }
 
-# Gnocchi's paste pipeline, with keystonemiddleware reading gnocchi.conf
-# (by default it reads /etc/gnocchi).
-gnocchi_paste() {
+# paste_reading_conf PYTHON PACKAGE FILTER CONF: the api-paste.ini
+# PACKAGE ships, with keystonemiddleware (paste filter FILTER) reading
+# CONF: by default it reads /etc/<project>.
+paste_reading_conf() {
     local packaged
-    packaged=$("$GNOCCHI_VENV/bin/python" -c "import gnocchi.rest, os
-print(os.path.join(os.path.dirname(gnocchi.rest.__file__), 'api-paste.ini'))")
-    sed "/^\[filter:keystone_authtoken\]/a oslo_config_file = $1" \
-        "$packaged"
+    packaged=$("$1" -c "import $2, os
+print(os.path.join(os.path.dirname($2.__file__), 'api-paste.ini'))")
+    sed "/^\[filter:$3\]/a oslo_config_file = $4" "$packaged"
+}
+
+# start_uwsgi NAME VENV PORT APP-OPTION...: a WSGI API on loopback under
+# uWSGI (Keystone's build) in VENV.  Connection: close, else
+# keystonemiddleware's kept-alive connections to uWSGI's plain HTTP socket
+# get 503s.
+start_uwsgi() {
+    local name=$1
+    local venv=$2
+    local port=$3
+    shift 3
+    start_daemon "$name" "$KEYSTONE_VENV/bin/uwsgi" \
+        --http-socket "127.0.0.1:$port" --add-header 'Connection: close' \
+        "$@" --virtualenv "$venv" --master --processes 1 --threads 4 \
+        --die-on-term --need-app --lazy-apps
 }
 
 start_gnocchi() {
@@ -274,7 +289,9 @@ file_basepath = $DIR/gnocchi/data
 workers = 1
 metric_processing_delay = 1
 EOF
-    gnocchi_paste "$DIR/gnocchi/gnocchi.conf" >"$DIR/gnocchi/api-paste.ini"
+    paste_reading_conf "$GNOCCHI_VENV/bin/python" gnocchi.rest \
+        keystone_authtoken "$DIR/gnocchi/gnocchi.conf" \
+        >"$DIR/gnocchi/api-paste.ini"
     "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres gnocchi
     "$GNOCCHI_VENV/bin/gnocchi-upgrade" \
         --config-file "$DIR/gnocchi/gnocchi.conf" \

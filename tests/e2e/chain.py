@@ -94,17 +94,8 @@ class Gnocchi(Api):
 class Aodh(Api):
     """Just enough of Aodh's v2 API."""
 
-    def create_alarm(self, name, alarm_type, rule, **fields):
-        """The alarm as Aodh answers its creation (POST v2/alarms)."""
-        body = dict(fields, name=name, type=alarm_type)
-        body['%s_rule' % alarm_type] = rule
-        return self.request('POST', 'v2/alarms', json=body)
-
     def alarm(self, alarm_id):
         return self.get('v2/alarms/%s' % alarm_id)
-
-    def history(self, alarm_id):
-        return self.get('v2/alarms/%s/history' % alarm_id)
 
 
 def keystone_token(keystone_url, user, password, project):

@@ -17,12 +17,12 @@ tools/services.sh starts PostgreSQL, RabbitMQ, Keystone (projects alpha
 and beta), Gnocchi (auth_mode keystone), Aodh (its API behind Keystone,
 aodh-evaluator), ceilometer-agent-notification and ceilometer-polling
 with their data in a temporary directory, once, and stops them at the
-end, on failure too.  Then it boots the e2e guests
-(names `e2e-*`, destroyed at the end, others' guests left alone): two per
-tenant, their nova metadata naming the tenant's Keystone project and
-member user, and one naming no owner.  Under CI=true anything that cannot
-be started fails the run instead of skipping it.  Run it under the
-shared hypervisor lock.
+end, on failure too.  Then it boots the e2e guests (names `e2e-*`,
+destroyed at the end, others' guests left alone): two per tenant, their
+nova metadata naming the tenant's Keystone project and member user, and
+one naming no owner.  Under CI=true anything that cannot be started
+fails the run instead of skipping it.  Run it under the shared
+hypervisor lock.
 """
 
 import dataclasses
@@ -215,8 +215,8 @@ def aodh(services, tokens):
 
 @pytest.fixture(scope='session')
 def accesses(services):
-    """[(who, what, answer)]: every cross-tenant access the tests try, and
-    its answer, written at the end of the session to DIR/accesses.txt
+    """[(who, what, answer)]: every access the tenancy tests try, and its
+    answer, written at the end of the session to DIR/accesses.txt
     (and to the file $CEILOMETER_PERF_E2E_ACCESSES names, if set)."""
     log = []
     yield log

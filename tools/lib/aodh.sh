@@ -15,9 +15,9 @@
 # API behind Keystone (keystonemiddleware, served by uWSGI) and
 # aodh-evaluator, both as the `aodh` service user, sharing one SQLite
 # database in $DIR/aodh.  The venv is tools/consumers.sh's (cached per
-# machine).  Uses the caller's log, die, start_daemon, $ROOT, $DIR,
-# $KEYSTONE_VENV (its uWSGI), $KEYSTONE_URL, $AODH_PORT, $AODH_PASSWORD
-# and $TRANSPORT_URL.
+# machine).  Uses the caller's log, die, start_daemon, start_uwsgi,
+# paste_reading_conf, $ROOT, $DIR, $KEYSTONE_URL, $AODH_PORT,
+# $AODH_PASSWORD and $TRANSPORT_URL.
 
 # Seconds between evaluation cycles: the tests wait for a cycle.
 AODH_EVALUATION_INTERVAL=5
@@ -33,15 +33,6 @@ install_aodh() {
 aodh_answers() {
     # The versions document needs no token.
     curl -sf "$AODH_URL/" >/dev/null
-}
-
-# Aodh's paste pipeline with keystonemiddleware reading aodh.conf (by
-# default it reads /etc/aodh).
-aodh_paste() {
-    local packaged
-    packaged=$("$1/bin/python" -c "import aodh.api, os
-print(os.path.join(os.path.dirname(aodh.api.__file__), 'api-paste.ini'))")
-    sed "/^\[filter:authtoken\]/a oslo_config_file = $2" "$packaged"
 }
 
 aodh_conf() {
@@ -61,8 +52,8 @@ transport_url = $TRANSPORT_URL
 [api]
 auth_mode = keystone
 paste_config = $DIR/aodh/api-paste.ini
-# The project Ceilometer writes resources as: a tenant's resource-query
-# alarms are scoped to resources of its own project created there.
+# The project Ceilometer's service user writes resources in: a tenant's
+# resource-query alarms are scoped to its own project's resources.
 gnocchi_external_project_owner = service
 [database]
 connection = sqlite:///$DIR/aodh/aodh.db
@@ -85,20 +76,15 @@ start_aodh() {
     mkdir -p "$DIR/aodh"
     local conf=$DIR/aodh/aodh.conf
     aodh_conf >"$conf"
-    aodh_paste "$venv" "$conf" >"$DIR/aodh/api-paste.ini"
-    # Through the venv's python: the scripts' #! names the path the venv
-    # was built at.
+    paste_reading_conf "$venv/bin/python" aodh.api authtoken "$conf" \
+        >"$DIR/aodh/api-paste.ini"
+    # Through the venv's python: a venv built elsewhere and copied keeps
+    # its scripts' #! lines.
     "$venv/bin/python" "$venv/bin/aodh-dbsync" --config-file "$conf" \
         >"$DIR/log/aodh-dbsync.out" 2>&1 \
         || die "aodh-dbsync failed: $(tail -n 5 "$DIR/log/aodh-dbsync.out")"
-    # Connection: close, as for Keystone (keystonemiddleware's kept-alive
-    # connections and uWSGI's plain HTTP socket).
-    start_daemon aodh-api "$KEYSTONE_VENV/bin/uwsgi" \
-        --http-socket "127.0.0.1:$AODH_PORT" \
-        --add-header 'Connection: close' \
-        --wsgi-file "$venv/bin/aodh-api" --pyargv "--config-file $conf" \
-        --virtualenv "$venv" --master --processes 1 --threads 4 \
-        --die-on-term --need-app --lazy-apps
+    start_uwsgi aodh-api "$venv" "$AODH_PORT" \
+        --wsgi-file "$venv/bin/aodh-api" --pyargv "--config-file $conf"
     start_daemon aodh-evaluator "$venv/bin/python" \
         "$venv/bin/aodh-evaluator" --config-file "$conf"
 }

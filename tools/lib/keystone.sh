@@ -14,7 +14,7 @@
 # Keystone for tools/services.sh (sourced, not run): its venv, and one
 # Keystone on loopback with its data in $DIR/keystone (SQLite, fernet and
 # credential keys), served by uWSGI.  Uses the caller's log, die,
-# start_daemon, $ROOT and $DIR.
+# start_uwsgi, $ROOT and $DIR.
 
 KEYSTONE_VENV=${CEILOMETER_PERF_KEYSTONE_VENV:-$ROOT/.venv-keystone}
 KEYSTONE_VERSION=30.0.0
@@ -105,16 +105,10 @@ start_keystone() {
     } >"$DIR/log/keystone-manage.out" 2>&1 \
         || die "keystone-manage failed: $(tail -n 5 \
             "$DIR/log/keystone-manage.out")"
-    # Connection: close, else keystonemiddleware's kept-alive connections
-    # to uWSGI's plain HTTP socket get 503s.
     OS_KEYSTONE_CONFIG_DIR=$state \
         OS_KEYSTONE_CONFIG_FILES=keystone.conf \
-        start_daemon keystone "$KEYSTONE_VENV/bin/uwsgi" \
-        --http-socket "127.0.0.1:$KEYSTONE_PORT" \
-        --add-header 'Connection: close' \
-        --module keystone.wsgi.api:application \
-        --virtualenv "$KEYSTONE_VENV" --master --processes 1 --threads 4 \
-        --die-on-term --need-app --lazy-apps
+        start_uwsgi keystone "$KEYSTONE_VENV" "$KEYSTONE_PORT" \
+        --module keystone.wsgi.api:application
 }
 
 # provision_keystone GNOCCHI_URL: projects, users, roles and Gnocchi's
